@@ -1,0 +1,313 @@
+//! Passes over one row of logits. These are the hot loops of the crate: each works on a contiguous
+//! `f32` slice with 16 independent lane accumulators, so that LLVM vectorises it (a single running
+//! value would force sequential float adds), and is compiled twice by `multiversion`: for the
+//! baseline target and for AVX2, chosen at run time. No `mul_add` anywhere: a fused multiply-add
+//! would round differently on machines without FMA, and results must not depend on the machine.
+//!
+//! "In the support" means `lo <= v && v <= hi`; the support's `lo` is never below `f32::MIN`, so
+//! `-inf` entries are never in it.
+
+use multiversion::multiversion;
+
+const LANES: usize = 16;
+
+/// `exp(x)` for `x <= 0`, branch-free so that it vectorises: Cephes' range reduction
+/// `x = k ln 2 + r` and a degree-6 polynomial on `|r| <= ln 2 / 2`, about 1 ulp.
+/// Returns exactly 0 below -87.3 (where the result would be subnormal) and for `-inf`.
+#[inline(always)]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer without a libm call.
+    const ROUNDER: f32 = 12_582_912.0;
+    let underflow = x < -87.3;
+    let xc = if underflow { 0.0 } else { x };
+    let k = (xc * LOG2E + ROUNDER) - ROUNDER;
+    let r = (xc - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = (p * (r * r) + r) + 1.0;
+    let scale = f32::from_bits((((k as i32) + 127) as u32) << 23);
+    if underflow {
+        0.0
+    } else {
+        e * scale
+    }
+}
+
+#[inline(always)]
+fn in_support(v: f32, lo: f32, hi: f32) -> bool {
+    v >= lo && v <= hi
+}
+
+/// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
+    let mut max = [f32::NEG_INFINITY; LANES];
+    let mut bad = [false; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            max[l] = if v > max[l] { v } else { max[l] };
+            bad[l] |= !(v < f32::INFINITY);
+        }
+    }
+    for &v in rest {
+        max[0] = if v > max[0] { v } else { max[0] };
+        bad[0] |= !(v < f32::INFINITY);
+    }
+    let m = max.iter().copied().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    (m, bad.iter().any(|&b| b))
+}
+
+/// Max and count of the entries in the support.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn max_count_in(values: &[f32], lo: f32, hi: f32) -> (f32, usize) {
+    let mut max = [f32::NEG_INFINITY; LANES];
+    let mut count = [0u32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let keep = in_support(v, lo, hi);
+            max[l] = if keep && v > max[l] { v } else { max[l] };
+            count[l] += keep as u32;
+        }
+    }
+    for &v in rest {
+        let keep = in_support(v, lo, hi);
+        max[0] = if keep && v > max[0] { v } else { max[0] };
+        count[0] += keep as u32;
+    }
+    let m = max.iter().copied().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    (m, count.iter().map(|&c| c as usize).sum())
+}
+
+/// `sum exp(v - max)` over the support.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn sum_exp_in(values: &[f32], lo: f32, hi: f32, max: f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let e = exp_nonpositive(v - max);
+            acc[l] += if in_support(v, lo, hi) { e } else { 0.0 };
+        }
+    }
+    for &v in rest {
+        let e = exp_nonpositive(v - max);
+        acc[0] += if in_support(v, lo, hi) { e } else { 0.0 };
+    }
+    acc.iter().sum()
+}
+
+/// `(sum e, sum e * (v - max))` with `e = exp(v - max)` over the support: the entropy is
+/// `ln S - (sum e (v - max)) / S`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn sum_exp_and_moment_in(values: &[f32], lo: f32, hi: f32, max: f32) -> (f32, f32) {
+    let mut acc = [0.0f32; LANES];
+    let mut acc_x = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let keep = in_support(v, lo, hi);
+            let x = if keep { v - max } else { 0.0 };
+            let e = if keep { exp_nonpositive(x) } else { 0.0 };
+            acc[l] += e;
+            acc_x[l] += e * x;
+        }
+    }
+    for &v in rest {
+        let keep = in_support(v, lo, hi);
+        let x = if keep { v - max } else { 0.0 };
+        let e = if keep { exp_nonpositive(x) } else { 0.0 };
+        acc[0] += e;
+        acc_x[0] += e * x;
+    }
+    (acc.iter().sum(), acc_x.iter().sum())
+}
+
+/// Sum over the support (for the mean) in f64.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn sum_in(values: &[f32], lo: f32, hi: f32) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            acc[l] += if in_support(v, lo, hi) { v as f64 } else { 0.0 };
+        }
+    }
+    for &v in rest {
+        acc[0] += if in_support(v, lo, hi) { v as f64 } else { 0.0 };
+    }
+    acc.iter().sum()
+}
+
+/// `sum (v - mean)^2` over the support in f64 (second pass of a two-pass variance).
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn sum_sq_dev_in(values: &[f32], lo: f32, hi: f32, mean: f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let d = if in_support(v, lo, hi) { v as f64 - mean } else { 0.0 };
+            acc[l] += d * d;
+        }
+    }
+    for &v in rest {
+        let d = if in_support(v, lo, hi) { v as f64 - mean } else { 0.0 };
+        acc[0] += d * d;
+    }
+    acc.iter().sum()
+}
+
+/// Sums of `exp(v - max)` over the support in consecutive blocks of `block` entries, appended to
+/// `out` (cleared first) as f64; returns their total. Sampling finds its block from these sums.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn block_sums_exp_in(values: &[f32], lo: f32, hi: f32, max: f32, block: usize, out: &mut Vec<f64>) -> f64 {
+    out.clear();
+    let mut total = 0.0f64;
+    for blk in values.chunks(block) {
+        let mut acc = [0.0f32; LANES];
+        let chunks = blk.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for l in 0..LANES {
+                let v = chunk[l];
+                let e = exp_nonpositive(v - max);
+                acc[l] += if in_support(v, lo, hi) { e } else { 0.0 };
+            }
+        }
+        for &v in rest {
+            let e = exp_nonpositive(v - max);
+            acc[0] += if in_support(v, lo, hi) { e } else { 0.0 };
+        }
+        let s: f64 = acc.iter().map(|&a| a as f64).sum();
+        out.push(s);
+        total += s;
+    }
+    total
+}
+
+/// `out[i] = values[i]` in the support, `-inf` outside.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn write_masked(values: &[f32], lo: f32, hi: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = if in_support(v, lo, hi) { v } else { f32::NEG_INFINITY };
+    }
+}
+
+/// `out[i] = (values[i] - max) - log_sum` in the support, `-inf` outside: `log_softmax` as torch
+/// computes it.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn write_log_probs(values: &[f32], lo: f32, hi: f32, max: f32, log_sum: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = if in_support(v, lo, hi) { (v - max) - log_sum } else { f32::NEG_INFINITY };
+    }
+}
+
+/// `out[i] = values[i] / t` in the support, `-inf` outside (temperature, as torch divides).
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn write_divided(values: &[f32], lo: f32, hi: f32, t: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = if in_support(v, lo, hi) { v / t } else { f32::NEG_INFINITY };
+    }
+}
+
+/// Mass of the support at or above each of `thresholds` (`sum exp(v - max)` over `v >= t`),
+/// for choosing how many candidates a sorted cut needs to look at.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn mass_at_or_above_in(values: &[f32], lo: f32, hi: f32, max: f32, thresholds: &[f32; 4]) -> [f32; 4] {
+    let mut acc = [[0.0f32; LANES]; 4];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let e = if in_support(v, lo, hi) { exp_nonpositive(v - max) } else { 0.0 };
+            for j in 0..4 {
+                acc[j][l] += if v >= thresholds[j] { e } else { 0.0 };
+            }
+        }
+    }
+    for &v in rest {
+        let e = if in_support(v, lo, hi) { exp_nonpositive(v - max) } else { 0.0 };
+        for j in 0..4 {
+            acc[j][0] += if v >= thresholds[j] { e } else { 0.0 };
+        }
+    }
+    let mut out = [0.0f32; 4];
+    for j in 0..4 {
+        out[j] = acc[j].iter().sum();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate_on_nonpositive_inputs() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let got = exp_nonpositive(x) as f64;
+            let want = (x as f64).exp();
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.000_37;
+        }
+        // about 1 ulp (6e-8) of f32
+        assert!(worst < 2.5e-7, "worst relative error {worst}");
+    }
+
+    #[test]
+    fn exp_is_exact_where_the_answer_is_dyadic() {
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(-std::f32::consts::LN_2), 0.5);
+        assert_eq!(exp_nonpositive(-2.0 * std::f32::consts::LN_2), 0.25);
+        assert_eq!(exp_nonpositive(0.125f32.ln()), 0.125);
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpositive(-100.0), 0.0);
+    }
+
+    #[test]
+    fn passes_agree_with_scalar_loops() {
+        let values: Vec<f32> = (0..1037).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
+        let (lo, hi) = (-2.0f32, 3.0f32);
+        let (m, n) = max_count_in(&values, lo, hi);
+        let kept: Vec<f32> = values.iter().copied().filter(|&v| v >= lo && v <= hi).collect();
+        assert_eq!(n, kept.len());
+        assert_eq!(m, kept.iter().copied().fold(f32::MIN, f32::max));
+        let s = sum_exp_in(&values, lo, hi, m) as f64;
+        let want: f64 = kept.iter().map(|&v| ((v - m) as f64).exp()).sum();
+        assert!((s - want).abs() / want < 1e-5);
+        let mut blocks = Vec::new();
+        let total = block_sums_exp_in(&values, lo, hi, m, 100, &mut blocks);
+        assert_eq!(blocks.len(), 11);
+        assert!((total - want).abs() / want < 1e-5);
+    }
+
+    #[test]
+    fn max_and_invalid_detects_nan_and_positive_infinity() {
+        assert_eq!(max_and_invalid(&[1.0, 2.0, f32::NEG_INFINITY]), (2.0, false));
+        assert!(max_and_invalid(&[1.0; 40].iter().copied().chain([f32::NAN]).collect::<Vec<_>>()).1);
+        assert!(max_and_invalid(&[f32::INFINITY, 1.0]).1);
+    }
+}

@@ -1,0 +1,21 @@
+//! `tradeoff`: the Rust core of a toolkit for the probability–quality trade-off of aligned language
+//! models. It owns every loop over a vocabulary: sampling adaptors with transformers' semantics,
+//! fused adapt-and-sample with a counter-based generator, and fused teacher-forced scoring.
+//!
+//! The core is plain Rust, tested with `cargo test`; the `python` feature adds the thin PyO3 layer
+//! that maturin builds into `tradeoff._core`.
+
+pub mod adaptors;
+pub mod batch;
+pub mod error;
+pub mod kernels;
+pub mod parallel;
+pub mod rng;
+pub mod sampling;
+pub mod scoring;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use adaptors::{Adaptor, Chain};
+pub use error::{Error, Result};
