@@ -1,4 +1,4 @@
-"""tradeoff: measure, explain and choose the probability-quality trade-off of aligned language models.
+"""tradeoff: measure, explain and choose the probability-quality trade-off of aligned LMs.
 
 The adaptor engine (this package's foundation) lives in Rust and is exposed here:
 

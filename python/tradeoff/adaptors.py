@@ -103,7 +103,9 @@ class Adaptor:
 
     def __repr__(self) -> str:
         extra = (
-            f", min_tokens_to_keep={self.min_tokens_to_keep}" if self.min_tokens_to_keep != 1 else ""
+            f", min_tokens_to_keep={self.min_tokens_to_keep}"
+            if self.min_tokens_to_keep != 1
+            else ""
         )
         return f"{type(self).__name__}({self.value!r}{extra})"
 
@@ -158,7 +160,9 @@ class Epsilon(Adaptor):
 
 
 class Eta(Adaptor):
-    """Remove tokens with ``p < min(eps, sqrt(eps) * exp(-H))``, eps in (0, 1) (transformers' code)."""
+    """Remove tokens with ``p < min(eps, sqrt(eps) * exp(-H))``, eps in (0, 1).
+
+    This is transformers' code; its class docstring states a different formula."""
 
     name = "eta"
 
@@ -177,8 +181,7 @@ class TopNSigma(Adaptor):
 
 
 ADAPTOR_CLASSES: dict[str, type[Adaptor]] = {
-    cls.name: cls
-    for cls in (Temperature, TopK, TopP, MinP, Typical, Epsilon, Eta, TopA, TopNSigma)
+    cls.name: cls for cls in (Temperature, TopK, TopP, MinP, Typical, Epsilon, Eta, TopA, TopNSigma)
 }
 assert tuple(ADAPTOR_CLASSES) == tuple(_core.ADAPTOR_NAMES)
 
@@ -260,7 +263,8 @@ class AdaptorChain:
         if isinstance(chain, Adaptor):
             return cls((chain,))
         raise TypeError(
-            f"`chains` entries must be AdaptorChain, Adaptor or spec strings, got {type(chain).__name__}"
+            "`chains` entries must be AdaptorChain, Adaptor or spec strings, "
+            f"got {type(chain).__name__}"
         )
 
     def __str__(self) -> str:
@@ -289,7 +293,7 @@ class AdaptorChain:
         return rows.wrap(out)
 
     def log_probs(self, logits: Any) -> Any:
-        """Normalised log-probabilities of the adapted distribution (``-inf`` outside the support)."""
+        """Normalised log-probabilities of the adapted distribution (``-inf`` off the support)."""
         rows = _Rows.of(logits)
         out = _core.apply(rows.array, [self._core], True)
         return rows.wrap(out)
@@ -343,9 +347,7 @@ class _Rows:
         if array.ndim not in (1, 2):
             raise ValueError(f"`{name}` must have shape [V] or [B, V], got shape {array.shape}")
         if array.size == 0:
-            raise ValueError(
-                f"`{name}` is empty (shape {array.shape}); B and V must be >= 1"
-            )
+            raise ValueError(f"`{name}` is empty (shape {array.shape}); B and V must be >= 1")
         one_row = array.ndim == 1
         array = np.ascontiguousarray(array.reshape(1, -1) if one_row else array, dtype=np.float32)
         return cls(array, one_row, torch_like, float64)
@@ -359,7 +361,7 @@ class _Rows:
         return self._to_library(out)
 
     def wrap_rows(self, out: np.ndarray) -> Any:
-        """Per-row output (``[B]``) back in the input's library; a scalar array for ``[V]`` input."""
+        """Per-row output (``[B]``) in the input's library; a 0-d array for ``[V]`` input."""
         if self.one_row:
             out = out.reshape(())
         return self._to_library(out)
@@ -463,7 +465,8 @@ def sample(
     same seed gives the same token whatever the batch size, row order or thread count.
 
     Args:
-        logits: ``[V]`` or ``[B, V]`` numpy array or torch tensor (float16/bfloat16/float32/float64).
+        logits: ``[V]`` or ``[B, V]`` numpy array or torch tensor (float16, bfloat16, float32,
+            float64).
         chains: one chain (AdaptorChain, Adaptor or spec string) for all rows, or one per row.
         seed: integer in [0, 2**64).
         streams: one integer per row (e.g. derived from prompt, sample and configuration);
@@ -538,4 +541,3 @@ class LogitsProcessor:
 
     def __repr__(self) -> str:
         return f"LogitsProcessor({str(self.chain)!r})"
-

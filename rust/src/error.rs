@@ -21,8 +21,12 @@ pub enum RowProblem {
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RowProblem::Empty => write!(f, "is empty (V = 0); a row needs at least one finite logit"),
-            RowProblem::NaN(col) => write!(f, "has NaN at column {col}; logits must be finite or -inf"),
+            RowProblem::Empty => {
+                write!(f, "is empty (V = 0); a row needs at least one finite logit")
+            }
+            RowProblem::NaN(col) => {
+                write!(f, "has NaN at column {col}; logits must be finite or -inf")
+            }
             RowProblem::PosInf(col) => {
                 write!(f, "has +inf at column {col}; logits must be finite or -inf")
             }
@@ -62,7 +66,11 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub(crate) fn parameter(name: &'static str, value: impl fmt::Display, range: &'static str) -> Self {
+    pub(crate) fn parameter(
+        name: &'static str,
+        value: impl fmt::Display,
+        range: &'static str,
+    ) -> Self {
         Error::Parameter {
             name,
             value: value.to_string(),

@@ -1,7 +1,8 @@
 //! Passes over one row of logits. These are the hot loops of the crate: each works on a contiguous
 //! `f32` slice with 16 independent lane accumulators, so that LLVM vectorises it (a single running
 //! value would force sequential float adds), and is compiled twice by `multiversion`: for the
-//! baseline target and for AVX2, chosen at run time. No `mul_add` anywhere: a fused multiply-add
+//! baseline target and for AVX2, chosen at run time. (An AVX-512 variant was tried: LLVM's
+//! generic tuning keeps 256-bit vectors, so it gained nothing.) No `mul_add` anywhere: a fused multiply-add
 //! would round differently on machines without FMA, and results must not depend on the machine.
 //!
 //! "In the support" means `lo <= v && v <= hi`; the support's `lo` is never below `f32::MIN`, so
@@ -23,16 +24,20 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     const ROUNDER: f32 = 12_582_912.0;
     let underflow = x < -87.3;
     let xc = if underflow { 0.0 } else { x };
-    let k = (xc * LOG2E + ROUNDER) - ROUNDER;
+    let shifted = xc * LOG2E + ROUNDER;
+    let k = shifted - ROUNDER;
+    // the integer k sits in the low mantissa bits of `shifted`: integer ops only, so it vectorises
+    // (an `as i32` cast saturates and does not)
+    let k_int = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
     let r = (xc - k * LN2_HI) - k * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5; // Cephes' 5.0000001201e-1, which is 0.5 in f32
     let e = (p * (r * r) + r) + 1.0;
-    let scale = f32::from_bits((((k as i32) + 127) as u32) << 23);
+    let scale = f32::from_bits((k_int.wrapping_add(127) as u32) << 23);
     if underflow {
         0.0
     } else {
@@ -46,6 +51,7 @@ fn in_support(v: f32, lo: f32, hi: f32) -> bool {
 }
 
 /// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
     let mut max = [f32::NEG_INFINITY; LANES];
@@ -63,7 +69,10 @@ pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
         max[0] = if v > max[0] { v } else { max[0] };
         bad[0] |= !(v < f32::INFINITY);
     }
-    let m = max.iter().copied().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    let m = max
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
     (m, bad.iter().any(|&b| b))
 }
 
@@ -87,7 +96,10 @@ pub fn max_count_in(values: &[f32], lo: f32, hi: f32) -> (f32, usize) {
         max[0] = if keep && v > max[0] { v } else { max[0] };
         count[0] += keep as u32;
     }
-    let m = max.iter().copied().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    let m = max
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
     (m, count.iter().map(|&c| c as usize).sum())
 }
 
@@ -166,23 +178,40 @@ pub fn sum_sq_dev_in(values: &[f32], lo: f32, hi: f32, mean: f64) -> f64 {
     for chunk in chunks {
         for l in 0..LANES {
             let v = chunk[l];
-            let d = if in_support(v, lo, hi) { v as f64 - mean } else { 0.0 };
+            let d = if in_support(v, lo, hi) {
+                v as f64 - mean
+            } else {
+                0.0
+            };
             acc[l] += d * d;
         }
     }
     for &v in rest {
-        let d = if in_support(v, lo, hi) { v as f64 - mean } else { 0.0 };
+        let d = if in_support(v, lo, hi) {
+            v as f64 - mean
+        } else {
+            0.0
+        };
         acc[0] += d * d;
     }
     acc.iter().sum()
 }
 
 /// Sums of `exp(v - max)` over the support in consecutive blocks of `block` entries, appended to
-/// `out` (cleared first) as f64; returns their total. Sampling finds its block from these sums.
+/// `out` (cleared first) as f64; returns their total and the support's size. Sampling finds its
+/// block from these sums.
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn block_sums_exp_in(values: &[f32], lo: f32, hi: f32, max: f32, block: usize, out: &mut Vec<f64>) -> f64 {
+pub fn block_sums_exp_in(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    block: usize,
+    out: &mut Vec<f64>,
+) -> (f64, usize) {
     out.clear();
     let mut total = 0.0f64;
+    let mut count = [0u32; LANES];
     for blk in values.chunks(block) {
         let mut acc = [0.0f32; LANES];
         let chunks = blk.chunks_exact(LANES);
@@ -191,25 +220,33 @@ pub fn block_sums_exp_in(values: &[f32], lo: f32, hi: f32, max: f32, block: usiz
             for l in 0..LANES {
                 let v = chunk[l];
                 let e = exp_nonpositive(v - max);
-                acc[l] += if in_support(v, lo, hi) { e } else { 0.0 };
+                let keep = in_support(v, lo, hi);
+                acc[l] += if keep { e } else { 0.0 };
+                count[l] += keep as u32;
             }
         }
         for &v in rest {
             let e = exp_nonpositive(v - max);
-            acc[0] += if in_support(v, lo, hi) { e } else { 0.0 };
+            let keep = in_support(v, lo, hi);
+            acc[0] += if keep { e } else { 0.0 };
+            count[0] += keep as u32;
         }
         let s: f64 = acc.iter().map(|&a| a as f64).sum();
         out.push(s);
         total += s;
     }
-    total
+    (total, count.iter().map(|&c| c as usize).sum())
 }
 
 /// `out[i] = values[i]` in the support, `-inf` outside.
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn write_masked(values: &[f32], lo: f32, hi: f32, out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(values) {
-        *o = if in_support(v, lo, hi) { v } else { f32::NEG_INFINITY };
+        *o = if in_support(v, lo, hi) {
+            v
+        } else {
+            f32::NEG_INFINITY
+        };
     }
 }
 
@@ -218,7 +255,11 @@ pub fn write_masked(values: &[f32], lo: f32, hi: f32, out: &mut [f32]) {
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn write_log_probs(values: &[f32], lo: f32, hi: f32, max: f32, log_sum: f32, out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(values) {
-        *o = if in_support(v, lo, hi) { (v - max) - log_sum } else { f32::NEG_INFINITY };
+        *o = if in_support(v, lo, hi) {
+            (v - max) - log_sum
+        } else {
+            f32::NEG_INFINITY
+        };
     }
 }
 
@@ -226,28 +267,46 @@ pub fn write_log_probs(values: &[f32], lo: f32, hi: f32, max: f32, log_sum: f32,
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn write_divided(values: &[f32], lo: f32, hi: f32, t: f32, out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(values) {
-        *o = if in_support(v, lo, hi) { v / t } else { f32::NEG_INFINITY };
+        *o = if in_support(v, lo, hi) {
+            v / t
+        } else {
+            f32::NEG_INFINITY
+        };
     }
 }
 
 /// Mass of the support at or above each of `thresholds` (`sum exp(v - max)` over `v >= t`),
 /// for choosing how many candidates a sorted cut needs to look at.
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn mass_at_or_above_in(values: &[f32], lo: f32, hi: f32, max: f32, thresholds: &[f32; 4]) -> [f32; 4] {
+pub fn mass_at_or_above_in(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    thresholds: &[f32; 4],
+) -> [f32; 4] {
     let mut acc = [[0.0f32; LANES]; 4];
     let chunks = values.chunks_exact(LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
         for l in 0..LANES {
             let v = chunk[l];
-            let e = if in_support(v, lo, hi) { exp_nonpositive(v - max) } else { 0.0 };
+            let e = if in_support(v, lo, hi) {
+                exp_nonpositive(v - max)
+            } else {
+                0.0
+            };
             for j in 0..4 {
                 acc[j][l] += if v >= thresholds[j] { e } else { 0.0 };
             }
         }
     }
     for &v in rest {
-        let e = if in_support(v, lo, hi) { exp_nonpositive(v - max) } else { 0.0 };
+        let e = if in_support(v, lo, hi) {
+            exp_nonpositive(v - max)
+        } else {
+            0.0
+        };
         for j in 0..4 {
             acc[j][0] += if v >= thresholds[j] { e } else { 0.0 };
         }
@@ -257,6 +316,119 @@ pub fn mass_at_or_above_in(values: &[f32], lo: f32, hi: f32, max: f32, threshold
         out[j] = acc[j].iter().sum();
     }
     out
+}
+
+/// Bins of the histogram that locates a weighted cut (top-p, typical): width 1/8 in the key,
+/// covering keys in [0, 32); larger keys share the last bin.
+pub const CUT_BINS: usize = 256;
+const SUBS: usize = 4;
+const BINS_PER_UNIT: f32 = 8.0;
+
+#[inline(always)]
+pub fn cut_bin(key: f32) -> usize {
+    // Round to nearest by adding 2^23 (integer ops only, so it vectorises; an `as` cast saturates
+    // and does not). Any monotone binning works: the cut is then found exactly inside one bin.
+    const TWO_23: f32 = 8_388_608.0;
+    let scaled = (key * BINS_PER_UNIT).min((CUT_BINS - 1) as f32);
+    let scaled = if scaled >= 0.0 { scaled } else { 0.0 };
+    ((scaled + TWO_23).to_bits() - TWO_23.to_bits()) as usize
+}
+
+/// Typical's gap `|-(log_softmax(v)) - H|`, computed as transformers does.
+#[inline(always)]
+pub fn typical_gap(v: f32, max: f32, log_sum: f32, entropy: f32) -> f32 {
+    (-((v - max) - log_sum) - entropy).abs()
+}
+
+/// Mass `exp(v - max)` of the support by bin of `max - v` (top-p's cut search).
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn nucleus_histogram_in(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    hist: &mut [f32; CUT_BINS],
+) {
+    let mut sub = [[0.0f32; CUT_BINS]; SUBS];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    let mut e = [0.0f32; LANES];
+    let mut bin = [0usize; LANES];
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let x = exp_nonpositive(v - max);
+            e[l] = if in_support(v, lo, hi) { x } else { 0.0 };
+            bin[l] = cut_bin(max - v);
+        }
+        // four sub-histograms: consecutive tokens often share a bin, and one histogram would
+        // serialise on that bin's load-add-store
+        for l in 0..LANES {
+            sub[l % SUBS][bin[l]] += e[l];
+        }
+    }
+    for &v in rest {
+        if in_support(v, lo, hi) {
+            sub[0][cut_bin(max - v)] += exp_nonpositive(v - max);
+        }
+    }
+    merge_subs(&sub, hist);
+}
+
+/// Mass `exp(v - max)` of the support by bin of typical's gap.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn typical_histogram_in(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    log_sum: f32,
+    entropy: f32,
+    hist: &mut [f32; CUT_BINS],
+) {
+    let mut sub = [[0.0f32; CUT_BINS]; SUBS];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    let mut e = [0.0f32; LANES];
+    let mut bin = [0usize; LANES];
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let x = exp_nonpositive(v - max);
+            e[l] = if in_support(v, lo, hi) { x } else { 0.0 };
+            bin[l] = cut_bin(typical_gap(v, max, log_sum, entropy));
+        }
+        // four sub-histograms: consecutive tokens often share a bin, and one histogram would
+        // serialise on that bin's load-add-store
+        for l in 0..LANES {
+            sub[l % SUBS][bin[l]] += e[l];
+        }
+    }
+    for &v in rest {
+        if in_support(v, lo, hi) {
+            sub[0][cut_bin(typical_gap(v, max, log_sum, entropy))] += exp_nonpositive(v - max);
+        }
+    }
+    merge_subs(&sub, hist);
+}
+
+fn merge_subs(sub: &[[f32; CUT_BINS]; SUBS], hist: &mut [f32; CUT_BINS]) {
+    for (b, h) in hist.iter_mut().enumerate() {
+        *h = (sub[0][b] + sub[1][b]) + (sub[2][b] + sub[3][b]);
+    }
+}
+
+/// The bin where the cumulative mass (from bin 0 up) first reaches `target`, and the mass of the
+/// bins before it; `None` when the total stays below.
+pub fn bin_reaching(hist: &[f32; CUT_BINS], target: f64) -> Option<(usize, f64)> {
+    let mut below = 0.0f64;
+    for (b, &m) in hist.iter().enumerate() {
+        if m > 0.0 && below + m as f64 >= target {
+            return Some((b, below));
+        }
+        below += m as f64;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -289,25 +461,44 @@ mod tests {
 
     #[test]
     fn passes_agree_with_scalar_loops() {
-        let values: Vec<f32> = (0..1037).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
+        let values: Vec<f32> = (0..1037)
+            .map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0)
+            .collect();
         let (lo, hi) = (-2.0f32, 3.0f32);
         let (m, n) = max_count_in(&values, lo, hi);
-        let kept: Vec<f32> = values.iter().copied().filter(|&v| v >= lo && v <= hi).collect();
+        let kept: Vec<f32> = values
+            .iter()
+            .copied()
+            .filter(|&v| v >= lo && v <= hi)
+            .collect();
         assert_eq!(n, kept.len());
         assert_eq!(m, kept.iter().copied().fold(f32::MIN, f32::max));
         let s = sum_exp_in(&values, lo, hi, m) as f64;
         let want: f64 = kept.iter().map(|&v| ((v - m) as f64).exp()).sum();
         assert!((s - want).abs() / want < 1e-5);
         let mut blocks = Vec::new();
-        let total = block_sums_exp_in(&values, lo, hi, m, 100, &mut blocks);
+        let (total, count) = block_sums_exp_in(&values, lo, hi, m, 100, &mut blocks);
+        assert_eq!(count, n);
         assert_eq!(blocks.len(), 11);
         assert!((total - want).abs() / want < 1e-5);
     }
 
     #[test]
     fn max_and_invalid_detects_nan_and_positive_infinity() {
-        assert_eq!(max_and_invalid(&[1.0, 2.0, f32::NEG_INFINITY]), (2.0, false));
-        assert!(max_and_invalid(&[1.0; 40].iter().copied().chain([f32::NAN]).collect::<Vec<_>>()).1);
+        assert_eq!(
+            max_and_invalid(&[1.0, 2.0, f32::NEG_INFINITY]),
+            (2.0, false)
+        );
+        assert!(
+            max_and_invalid(
+                &[1.0; 40]
+                    .iter()
+                    .copied()
+                    .chain([f32::NAN])
+                    .collect::<Vec<_>>()
+            )
+            .1
+        );
         assert!(max_and_invalid(&[f32::INFINITY, 1.0]).1);
     }
 }

@@ -14,6 +14,9 @@ pub mod rng;
 pub mod sampling;
 pub mod scoring;
 
+#[cfg(test)]
+mod test_util;
+
 #[cfg(feature = "python")]
 mod python;
 

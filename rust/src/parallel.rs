@@ -17,7 +17,11 @@ fn default_threads() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n >= 1)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 fn build(threads: usize) -> Pool {
@@ -52,7 +56,11 @@ pub fn pool() -> Arc<rayon::ThreadPool> {
 /// Use `threads` workers from now on (results never depend on it).
 pub fn set_num_threads(threads: usize) -> crate::error::Result<()> {
     if threads < 1 {
-        return Err(crate::error::Error::parameter("threads", threads, "an integer >= 1"));
+        return Err(crate::error::Error::parameter(
+            "threads",
+            threads,
+            "an integer >= 1",
+        ));
     }
     *POOL.lock().unwrap_or_else(|e| e.into_inner()) = Some(build(threads));
     Ok(())

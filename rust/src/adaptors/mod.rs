@@ -62,7 +62,11 @@ impl Adaptor {
     /// Build an adaptor from its spec name, its parameter and `min_tokens_to_keep`, checking both.
     pub fn from_name(name: &str, value: f64, min_keep: usize) -> Result<Self> {
         if min_keep < 1 {
-            return Err(Error::parameter("min_tokens_to_keep", min_keep, "an integer >= 1"));
+            return Err(Error::parameter(
+                "min_tokens_to_keep",
+                min_keep,
+                "an integer >= 1",
+            ));
         }
         Ok(match name {
             "temperature" => Adaptor::Temperature(Temperature::new(value)?),

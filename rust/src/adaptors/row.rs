@@ -11,7 +11,6 @@ use crate::error::RowProblem;
 use crate::kernels;
 
 /// Buffers reused across rows by one worker thread.
-#[derive(Default)]
 pub struct Scratch {
     /// Values scaled by temperature.
     pub(crate) scaled: Vec<f32>,
@@ -21,11 +20,25 @@ pub struct Scratch {
     pub(crate) pairs: Vec<(f32, f32)>,
     /// Block sums for sampling.
     pub(crate) blocks: Vec<f64>,
+    /// Histogram that locates a weighted cut.
+    pub(crate) hist: Box<[f32; kernels::CUT_BINS]>,
 }
 
 impl Scratch {
     pub fn new() -> Self {
-        Self::default()
+        Scratch {
+            scaled: Vec::new(),
+            keys: Vec::new(),
+            pairs: Vec::new(),
+            blocks: Vec::new(),
+            hist: Box::new([0.0; kernels::CUT_BINS]),
+        }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -36,8 +49,11 @@ pub struct Row<'a> {
     scaled: bool,
     lo: f32,
     hi: f32,
-    max_count: Option<(f32, usize)>,
+    max: Option<f32>,
+    count: Option<usize>,
     sum_exp: Option<f32>,
+    /// (max, sum exp) of the raw row, kept once computed on the untouched row.
+    base: Option<(f32, f32)>,
 }
 
 impl<'a> Row<'a> {
@@ -50,8 +66,10 @@ impl<'a> Row<'a> {
             scaled: false,
             lo: f32::MIN,
             hi: f32::MAX,
-            max_count: None,
+            max: None,
+            count: None,
             sum_exp: None,
+            base: None,
         }
     }
 
@@ -87,21 +105,36 @@ impl<'a> Row<'a> {
 
     /// Largest value in the support.
     pub fn max(&mut self) -> f32 {
-        self.max_count().0
+        match self.max {
+            Some(m) => m,
+            None => self.max_count().0,
+        }
     }
 
     /// Number of tokens in the support.
     pub fn count(&mut self) -> usize {
-        self.max_count().1
+        match self.count {
+            Some(c) => c,
+            None => self.max_count().1,
+        }
     }
 
     fn max_count(&mut self) -> (f32, usize) {
-        if let Some(mc) = self.max_count {
-            return mc;
+        let (m, c) = kernels::max_count_in(self.values(), self.lo, self.hi);
+        self.max = Some(m);
+        self.count = Some(c);
+        (m, c)
+    }
+
+    fn pristine(&self) -> bool {
+        !self.scaled && self.lo == f32::MIN && self.hi == f32::MAX
+    }
+
+    fn set_sum_exp(&mut self, max: f32, sum: f32) {
+        self.sum_exp = Some(sum);
+        if self.pristine() {
+            self.base = Some((max, sum));
         }
-        let mc = kernels::max_count_in(self.values(), self.lo, self.hi);
-        self.max_count = Some(mc);
-        mc
     }
 
     /// `sum exp(v - max)` over the support.
@@ -111,7 +144,7 @@ impl<'a> Row<'a> {
         }
         let m = self.max();
         let s = kernels::sum_exp_in(self.values(), self.lo, self.hi, m);
-        self.sum_exp = Some(s);
+        self.set_sum_exp(m, s);
         s
     }
 
@@ -119,8 +152,80 @@ impl<'a> Row<'a> {
     pub fn sum_exp_and_entropy(&mut self) -> (f32, f32) {
         let m = self.max();
         let (s, moment) = kernels::sum_exp_and_moment_in(self.values(), self.lo, self.hi, m);
-        self.sum_exp = Some(s);
+        self.set_sum_exp(m, s);
         (s, s.ln() - moment / s)
+    }
+
+    /// (max, sum exp) of the raw row, whatever the chain did since (computed at most once).
+    pub fn base_stats(&mut self) -> (f32, f32) {
+        if let Some(b) = self.base {
+            return b;
+        }
+        let (max, _) = kernels::max_count_in(self.raw, f32::MIN, f32::MAX);
+        let sum = kernels::sum_exp_in(self.raw, f32::MIN, f32::MAX, max);
+        self.base = Some((max, sum));
+        (max, sum)
+    }
+
+    /// The weighted cut of top-p (`typical == None`) or typical (`Some((log_sum, entropy))`):
+    /// with weights `exp(v - max)` and keys `-v` (top-p) or typical's gap, the smallest key whose
+    /// cumulative weight reaches `target`. A histogram pass finds the bin that holds the cut; only
+    /// that bin's tokens are selected exactly. `target_of` turns the support's total weight into
+    /// the target (the total also becomes the cached sum of exponentials).
+    pub fn weighted_cut(
+        &mut self,
+        typical: Option<(f32, f32)>,
+        target_of: impl Fn(f64) -> f64,
+    ) -> Option<f32> {
+        let max = self.max();
+        let (lo, hi) = (self.lo, self.hi);
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
+        };
+        let hist = &mut self.scratch.hist;
+        let key_bin = |v: f32| match typical {
+            None => kernels::cut_bin(max - v),
+            Some((log_sum, entropy)) => {
+                kernels::cut_bin(kernels::typical_gap(v, max, log_sum, entropy))
+            }
+        };
+        match typical {
+            None => kernels::nucleus_histogram_in(values, lo, hi, max, hist),
+            Some((log_sum, entropy)) => {
+                kernels::typical_histogram_in(values, lo, hi, max, log_sum, entropy, hist)
+            }
+        }
+        let total: f64 = hist.iter().map(|&m| m as f64).sum();
+        let target = target_of(total);
+        let (bin, below) = kernels::bin_reaching(hist, target)?;
+        let pairs = &mut self.scratch.pairs;
+        pairs.clear();
+        pairs.extend(
+            values
+                .iter()
+                .copied()
+                .filter(|&v| v >= lo && v <= hi && key_bin(v) == bin)
+                .map(|v| {
+                    let key = match typical {
+                        None => -v,
+                        Some((log_sum, entropy)) => kernels::typical_gap(v, max, log_sum, entropy),
+                    };
+                    (key, kernels::exp_nonpositive(v - max))
+                }),
+        );
+        // The bin's own total can fall short of the histogram's by rounding: then the cut is the
+        // bin's last key.
+        let last = pairs
+            .iter()
+            .map(|&(k, _)| k)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let cut = super::select::smallest_key_reaching(pairs, target - below).unwrap_or(last);
+        if typical.is_none() && self.sum_exp.is_none() {
+            self.set_sum_exp(max, total as f32);
+        }
+        Some(cut)
     }
 
     /// Keep only values `>= c`.
@@ -128,8 +233,11 @@ impl<'a> Row<'a> {
         if c > self.lo {
             self.lo = c;
             self.sum_exp = None;
-            // the max stays in the support unless everything went
-            self.max_count = None;
+            self.count = None;
+            // the max stays (the adaptors never cut above it)
+            if self.max.is_some_and(|m| m < c) {
+                self.max = None;
+            }
         }
     }
 
@@ -138,7 +246,8 @@ impl<'a> Row<'a> {
         if c < self.hi {
             self.hi = c;
             self.sum_exp = None;
-            self.max_count = None;
+            self.count = None;
+            self.max = None;
         }
     }
 
@@ -150,7 +259,11 @@ impl<'a> Row<'a> {
         if self.scaled {
             let buf = &mut self.scratch.scaled;
             for v in buf.iter_mut() {
-                *v = if *v >= lo && *v <= hi { *v / t } else { f32::NEG_INFINITY };
+                *v = if *v >= lo && *v <= hi {
+                    *v / t
+                } else {
+                    f32::NEG_INFINITY
+                };
             }
         } else {
             let buf = &mut self.scratch.scaled;
@@ -161,18 +274,22 @@ impl<'a> Row<'a> {
         self.lo = f32::MIN;
         self.hi = f32::MAX;
         self.sum_exp = None;
-        let (max, count) = kernels::max_count_in(&self.scratch.scaled, f32::NEG_INFINITY, f32::INFINITY);
-        if !max.is_finite() {
+        self.count = None;
+        let (max, overflow) = kernels::max_and_invalid(&self.scratch.scaled);
+        if overflow || max == f32::NEG_INFINITY {
             return Err(RowProblem::TemperatureOverflow);
         }
-        self.max_count = Some((max, count));
         Ok(())
     }
 
     /// The `k`-th largest value in the support, `1 <= k <= count`.
     pub fn kth_largest(&mut self, k: usize) -> f32 {
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
+        };
         let keys = &mut self.scratch.keys;
         keys.clear();
         keys.extend(values.iter().copied().filter(|&v| v >= lo && v <= hi));
@@ -204,16 +321,30 @@ impl<'a> Row<'a> {
     /// Gather `(key(v), weight(v))` for the support into the pair buffer; returns the buffer.
     pub fn gather_pairs(&mut self, mut f: impl FnMut(f32) -> (f32, f32)) -> &mut Vec<(f32, f32)> {
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
+        };
         let pairs = &mut self.scratch.pairs;
         pairs.clear();
-        pairs.extend(values.iter().copied().filter(|&v| v >= lo && v <= hi).map(&mut f));
+        pairs.extend(
+            values
+                .iter()
+                .copied()
+                .filter(|&v| v >= lo && v <= hi)
+                .map(&mut f),
+        );
         pairs
     }
 
     /// Scratch for the sampler's block sums.
     pub(crate) fn values_and_blocks(&mut self) -> (&[f32], &mut Vec<f64>) {
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
+        };
         (values, &mut self.scratch.blocks)
     }
 }
@@ -248,7 +379,7 @@ mod tests {
     fn lowest_satisfying_finds_the_exact_boundary() {
         let raw = vec![0.0f32, 1.0, 2.0];
         let mut scratch = Scratch::new();
-        let mut row = Row::new(&raw, &mut scratch);
+        let row = Row::new(&raw, &mut scratch);
         let c = row.lowest_satisfying(2.0, |v| v >= 0.7);
         assert_eq!(c, 0.7f32);
     }

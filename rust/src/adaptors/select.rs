@@ -23,7 +23,10 @@ pub fn smallest_key_reaching(items: &mut [(f32, f32)], target: f64) -> Option<f3
         let pivot = median_of_three(slice);
         let (less, equal) = partition3(slice, pivot);
         let mass_less: f64 = slice[..less].iter().map(|&(_, w)| w as f64).sum();
-        let mass_equal: f64 = slice[less..less + equal].iter().map(|&(_, w)| w as f64).sum();
+        let mass_equal: f64 = slice[less..less + equal]
+            .iter()
+            .map(|&(_, w)| w as f64)
+            .sum();
         // `less > 0`: with nothing below the pivot the answer cannot lie below it (target <= 0).
         if less > 0 && below + mass_less >= target {
             slice = &mut slice[..less];
@@ -71,8 +74,14 @@ mod tests {
         let mut keys: Vec<f32> = items.iter().map(|&(k, _)| k).collect();
         keys.sort_by(|a, b| a.total_cmp(b));
         keys.dedup();
-        keys.into_iter()
-            .find(|&v| items.iter().filter(|&&(k, _)| k <= v).map(|&(_, w)| w as f64).sum::<f64>() >= target)
+        keys.into_iter().find(|&v| {
+            items
+                .iter()
+                .filter(|&&(k, _)| k <= v)
+                .map(|&(_, w)| w as f64)
+                .sum::<f64>()
+                >= target
+        })
     }
 
     #[test]
@@ -82,7 +91,9 @@ mod tests {
             let n = 1 + trial % 50;
             let items: Vec<(f32, f32)> = (0..n)
                 .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let key = ((state >> 33) % 7) as f32; // many ties
                     let w = ((state >> 20) % 5) as f32 * 0.25;
                     (key, w)
@@ -91,7 +102,10 @@ mod tests {
             let total: f64 = items.iter().map(|&(_, w)| w as f64).sum();
             for target in [0.0, 0.25, total * 0.5, total * 0.9, total, total + 1.0] {
                 let mut scratch = items.clone();
-                assert_eq!(smallest_key_reaching(&mut scratch, target), reference(&items, target));
+                assert_eq!(
+                    smallest_key_reaching(&mut scratch, target),
+                    reference(&items, target)
+                );
             }
         }
     }

@@ -3,7 +3,9 @@
 //! arithmetic lives here; dtype conversion and broadcasting happen in the Python package.
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -18,7 +20,10 @@ fn to_py(e: Error) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-fn contiguous<'a, T: numpy::Element>(name: &str, a: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
+fn contiguous<'a, T: numpy::Element>(
+    name: &str,
+    a: &'a PyReadonlyArray1<'_, T>,
+) -> PyResult<&'a [T]> {
     a.as_slice()
         .map_err(|_| PyValueError::new_err(format!("`{name}` must be a contiguous 1-d array")))
 }
@@ -118,10 +123,26 @@ fn sample<'py>(
         })
         .map_err(to_py)?;
     Ok((
-        draws.iter().map(|d| d.token as i64).collect::<Vec<_>>().into_pyarray(py),
-        draws.iter().map(|d| d.logp_adapted).collect::<Vec<_>>().into_pyarray(py),
-        draws.iter().map(|d| d.logp_base).collect::<Vec<_>>().into_pyarray(py),
-        draws.iter().map(|d| d.support_size as i64).collect::<Vec<_>>().into_pyarray(py),
+        draws
+            .iter()
+            .map(|d| d.token as i64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        draws
+            .iter()
+            .map(|d| d.logp_adapted)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        draws
+            .iter()
+            .map(|d| d.logp_base)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        draws
+            .iter()
+            .map(|d| d.support_size as i64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
     ))
 }
 
@@ -151,9 +172,21 @@ fn score_tokens<'py>(
         })
         .map_err(to_py)?;
     Ok((
-        scores.iter().map(|s| s.logp_base).collect::<Vec<_>>().into_pyarray(py),
-        scores.iter().map(|s| s.logp_adapted).collect::<Vec<_>>().into_pyarray(py),
-        scores.iter().map(|s| s.in_support).collect::<Vec<_>>().into_pyarray(py),
+        scores
+            .iter()
+            .map(|s| s.logp_base)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        scores
+            .iter()
+            .map(|s| s.logp_adapted)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        scores
+            .iter()
+            .map(|s| s.in_support)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
     ))
 }
 
