@@ -10,7 +10,13 @@ fn main() {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 12.0
+            // N(0, 3^2) by the sum of 4 uniforms (close enough for timing)
+            let mut u = 0.0;
+            for _ in 0..4 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                u += (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            }
+            u * 3.0 * 3.0f32.sqrt()
         })
         .collect();
     let reps = 200;
@@ -38,10 +44,13 @@ fn main() {
     time("sum_exp_in", &mut || {
         kernels::sum_exp_in(std::hint::black_box(&row), f32::MIN, f32::MAX, m)
     });
-    let mut hist = Box::new([0.0f32; kernels::CUT_BINS]);
-    time("nucleus_histogram_in", &mut || {
-        kernels::nucleus_histogram_in(std::hint::black_box(&row), f32::MIN, f32::MAX, m, &mut hist);
-        hist[0]
+    let mut weights = vec![0.0f32; n];
+    time("exp_weights_in", &mut || {
+        kernels::exp_weights_in(std::hint::black_box(&row), f32::MIN, f32::MAX, m, &mut weights)
+    });
+    let t = [-m + 1.0, -m + 3.0, -m + 6.0, -m + 12.0];
+    time("nucleus_mass_at_or_below", &mut || {
+        kernels::nucleus_mass_at_or_below(std::hint::black_box(&row), &weights, f32::MIN, f32::MAX, &t)[0] as f32
     });
     let mut blocks = Vec::new();
     time("block_sums_exp_in", &mut || {
@@ -63,12 +72,12 @@ fn main() {
     let chain = tradeoff::Chain::new(vec![tradeoff::Adaptor::from_name("top_p", 0.9, 1).unwrap()]);
     let mut scratch = tradeoff::adaptors::Scratch::new();
     time("chain top_p apply_into", &mut || {
-        let mut r = tradeoff::adaptors::Row::new(&row, &mut scratch);
+        let mut r = tradeoff::adaptors::Row::with_max(&row, &mut scratch, m);
         chain.apply_into(&mut r, &mut out).unwrap();
         out[0]
     });
     time("sample_row top_p", &mut || {
-        let mut r = tradeoff::adaptors::Row::new(&row, &mut scratch);
+        let mut r = tradeoff::adaptors::Row::with_max(&row, &mut scratch, m);
         tradeoff::sampling::sample_row(&mut r, &chain, 0.3)
             .unwrap()
             .token as f32

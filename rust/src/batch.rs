@@ -5,6 +5,7 @@ use crate::adaptors::{validate_row, Chain, Row, Scratch};
 use crate::error::{Error, Result, RowProblem};
 use crate::parallel;
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// A row-major block of logits.
 #[derive(Clone, Copy)]
@@ -104,6 +105,12 @@ pub(crate) fn row_error(row: usize, problem: RowProblem) -> Error {
     }
 }
 
+thread_local! {
+    /// Each worker's buffers, kept across rows and calls: fresh ones per row would cost
+    /// allocation and page faults comparable to the work itself.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
 /// Run `work(i, row, out_i)` for every row in parallel, where `out` is split into one chunk of
 /// `out_width` per row. Rows are validated first; the error of the lowest failing row is returned.
 pub fn for_each_row<T: Send>(
@@ -117,15 +124,17 @@ pub fn for_each_row<T: Send>(
     let first_error = pool.install(|| {
         out.par_chunks_mut(out_width.max(1))
             .enumerate()
-            .map_init(Scratch::new, |scratch, (i, out_i)| {
-                let raw = logits.row(i);
-                let result = validate_row(raw, i).and_then(|_| {
-                    let mut row = Row::new(raw, scratch);
-                    work(i, &mut row, out_i)
-                });
-                result.err().map(|e| (i, e))
+            .filter_map(|(i, out_i)| {
+                SCRATCH.with(|cell| {
+                    let scratch = &mut cell.borrow_mut();
+                    let raw = logits.row(i);
+                    let result = validate_row(raw, i).and_then(|max| {
+                        let mut row = Row::with_max(raw, scratch, max);
+                        work(i, &mut row, out_i)
+                    });
+                    result.err().map(|e| (i, e))
+                })
             })
-            .flatten()
             .min_by_key(|(i, _)| *i)
     });
     match first_error {

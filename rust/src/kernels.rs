@@ -47,7 +47,8 @@ pub fn exp_nonpositive(x: f32) -> f32 {
 
 #[inline(always)]
 fn in_support(v: f32, lo: f32, hi: f32) -> bool {
-    v >= lo && v <= hi
+    // `&`, not `&&`: a short-circuit becomes a branch and stops vectorisation
+    (v >= lo) & (v <= hi)
 }
 
 /// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
@@ -318,117 +319,226 @@ pub fn mass_at_or_above_in(
     out
 }
 
-/// Bins of the histogram that locates a weighted cut (top-p, typical): width 1/8 in the key,
-/// covering keys in [0, 32); larger keys share the last bin.
-pub const CUT_BINS: usize = 256;
-const SUBS: usize = 4;
-const BINS_PER_UNIT: f32 = 8.0;
-
-#[inline(always)]
-pub fn cut_bin(key: f32) -> usize {
-    // Round to nearest by adding 2^23 (integer ops only, so it vectorises; an `as` cast saturates
-    // and does not). Any monotone binning works: the cut is then found exactly inside one bin.
-    const TWO_23: f32 = 8_388_608.0;
-    let scaled = (key * BINS_PER_UNIT).min((CUT_BINS - 1) as f32);
-    let scaled = if scaled >= 0.0 { scaled } else { 0.0 };
-    ((scaled + TWO_23).to_bits() - TWO_23.to_bits()) as usize
-}
-
 /// Typical's gap `|-(log_softmax(v)) - H|`, computed as transformers does.
 #[inline(always)]
 pub fn typical_gap(v: f32, max: f32, log_sum: f32, entropy: f32) -> f32 {
     (-((v - max) - log_sum) - entropy).abs()
 }
 
-/// Mass `exp(v - max)` of the support by bin of `max - v` (top-p's cut search).
+/// The order in which a weighted cut walks the support: top-p takes the largest values first
+/// (key `-v`), typical the smallest gaps first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CutKey {
+    Nucleus,
+    Typical { max: f32, log_sum: f32, entropy: f32 },
+}
+
+impl CutKey {
+    #[inline(always)]
+    pub fn of(self, v: f32) -> f32 {
+        match self {
+            CutKey::Nucleus => -v,
+            CutKey::Typical {
+                max,
+                log_sum,
+                entropy,
+            } => typical_gap(v, max, log_sum, entropy),
+        }
+    }
+}
+
+/// `e[i] = exp(v - max)` in the support and 0 outside; returns their sum. Computed once per row,
+/// these weights serve the cut search and the sampler without another exponential.
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn nucleus_histogram_in(
+pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES).zip(e.chunks_exact_mut(LANES));
+    let done = values.len() / LANES * LANES;
+    for (vc, ec) in chunks {
+        for l in 0..LANES {
+            let v = vc[l];
+            let w = exp_nonpositive(v - max);
+            let w = if in_support(v, lo, hi) { w } else { 0.0 };
+            ec[l] = w;
+            acc[l] += w;
+        }
+    }
+    for (v, w) in values[done..].iter().zip(e[done..].iter_mut()) {
+        *w = if in_support(*v, lo, hi) { exp_nonpositive(*v - max) } else { 0.0 };
+        acc[0] += *w;
+    }
+    acc.iter().sum()
+}
+
+/// `(sum w, sum w * (v - max))` over the support, for the entropy from precomputed weights.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn weight_moments_in(values: &[f32], e: &[f32], lo: f32, hi: f32, max: f32) -> (f32, f32) {
+    let mut acc = [0.0f32; LANES];
+    let mut acc_x = [0.0f32; LANES];
+    for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            let v = vc[l];
+            let keep = in_support(v, lo, hi);
+            let w = if keep { ec[l] } else { 0.0 };
+            let x = if keep { v - max } else { 0.0 };
+            acc[l] += w;
+            acc_x[l] += w * x;
+        }
+    }
+    let done = values.len() / LANES * LANES;
+    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
+        if in_support(v, lo, hi) {
+            acc[0] += w;
+            acc_x[0] += w * (v - max);
+        }
+    }
+    (acc.iter().sum(), acc_x.iter().sum())
+}
+
+/// For each threshold `t[j]`: the weight of the support tokens whose key is `<= t[j]`. Four
+/// thresholds per pass narrow a bracket around a weighted cut; the accumulators fit in registers
+/// (counting tokens too doubled them and cost 5x).
+#[inline(always)]
+fn mass_at_or_below(values: &[f32], e: &[f32], lo: f32, hi: f32, t: &[f32; 4], key: impl Fn(f32) -> f32) -> [f64; 4] {
+    let mut m0 = [0.0f32; LANES];
+    let mut m1 = [0.0f32; LANES];
+    let mut m2 = [0.0f32; LANES];
+    let mut m3 = [0.0f32; LANES];
+    for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            let v = vc[l];
+            let keep = in_support(v, lo, hi);
+            let w = if keep { ec[l] } else { 0.0 };
+            let k = key(v);
+            m0[l] += if k <= t[0] { w } else { 0.0 };
+            m1[l] += if k <= t[1] { w } else { 0.0 };
+            m2[l] += if k <= t[2] { w } else { 0.0 };
+            m3[l] += if k <= t[3] { w } else { 0.0 };
+        }
+    }
+    let done = values.len() / LANES * LANES;
+    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
+        if in_support(v, lo, hi) {
+            let k = key(v);
+            m0[0] += if k <= t[0] { w } else { 0.0 };
+            m1[0] += if k <= t[1] { w } else { 0.0 };
+            m2[0] += if k <= t[2] { w } else { 0.0 };
+            m3[0] += if k <= t[3] { w } else { 0.0 };
+        }
+    }
+    let sum = |m: &[f32; LANES]| m.iter().map(|&x| x as f64).sum::<f64>();
+    [sum(&m0), sum(&m1), sum(&m2), sum(&m3)]
+}
+
+/// [`mass_at_or_below`] for top-p's key (`-v`).
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn nucleus_mass_at_or_below(values: &[f32], e: &[f32], lo: f32, hi: f32, t: &[f32; 4]) -> [f64; 4] {
+    mass_at_or_below(values, e, lo, hi, t, |v| -v)
+}
+
+/// [`mass_at_or_below`] for typical's gap.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn typical_mass_at_or_below(
     values: &[f32],
+    e: &[f32],
     lo: f32,
     hi: f32,
-    max: f32,
-    hist: &mut [f32; CUT_BINS],
-) {
-    let mut sub = [[0.0f32; CUT_BINS]; SUBS];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    let mut e = [0.0f32; LANES];
-    let mut bin = [0usize; LANES];
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let x = exp_nonpositive(v - max);
-            e[l] = if in_support(v, lo, hi) { x } else { 0.0 };
-            bin[l] = cut_bin(max - v);
-        }
-        // four sub-histograms: consecutive tokens often share a bin, and one histogram would
-        // serialise on that bin's load-add-store
-        for l in 0..LANES {
-            sub[l % SUBS][bin[l]] += e[l];
-        }
-    }
-    for &v in rest {
-        if in_support(v, lo, hi) {
-            sub[0][cut_bin(max - v)] += exp_nonpositive(v - max);
-        }
-    }
-    merge_subs(&sub, hist);
+    t: &[f32; 4],
+    gap: (f32, f32, f32),
+) -> [f64; 4] {
+    let (max, log_sum, entropy) = gap;
+    mass_at_or_below(values, e, lo, hi, t, |v| typical_gap(v, max, log_sum, entropy))
 }
 
-/// Mass `exp(v - max)` of the support by bin of typical's gap.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn typical_histogram_in(
+/// Append `(key, weight)` for the support tokens with `k_lo < key <= k_hi` to `out` (cleared
+/// first). Chunks are tested with vector compares first: most hold no such token.
+#[inline(always)]
+fn gather_bracket(
     values: &[f32],
+    e: &[f32],
     lo: f32,
     hi: f32,
-    max: f32,
-    log_sum: f32,
-    entropy: f32,
-    hist: &mut [f32; CUT_BINS],
+    (k_lo, k_hi): (f32, f32),
+    key: impl Fn(f32) -> f32,
+    out: &mut Vec<(f32, f32)>,
 ) {
-    let mut sub = [[0.0f32; CUT_BINS]; SUBS];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    let mut e = [0.0f32; LANES];
-    let mut bin = [0usize; LANES];
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let x = exp_nonpositive(v - max);
-            e[l] = if in_support(v, lo, hi) { x } else { 0.0 };
-            bin[l] = cut_bin(typical_gap(v, max, log_sum, entropy));
+    out.clear();
+    let hit = |v: f32| {
+        let k = key(v);
+        in_support(v, lo, hi) & (k > k_lo) & (k <= k_hi)
+    };
+    for (vc, ec) in values.chunks(LANES).zip(e.chunks(LANES)) {
+        let any = vc.len() < LANES || {
+            let mut flags = [false; LANES];
+            for l in 0..LANES {
+                flags[l] = hit(vc[l]);
+            }
+            flags.iter().fold(false, |a, &f| a | f)
+        };
+        if any {
+            for (&v, &w) in vc.iter().zip(ec) {
+                if hit(v) {
+                    out.push((key(v), w));
+                }
+            }
         }
-        // four sub-histograms: consecutive tokens often share a bin, and one histogram would
-        // serialise on that bin's load-add-store
-        for l in 0..LANES {
-            sub[l % SUBS][bin[l]] += e[l];
-        }
-    }
-    for &v in rest {
-        if in_support(v, lo, hi) {
-            sub[0][cut_bin(typical_gap(v, max, log_sum, entropy))] += exp_nonpositive(v - max);
-        }
-    }
-    merge_subs(&sub, hist);
-}
-
-fn merge_subs(sub: &[[f32; CUT_BINS]; SUBS], hist: &mut [f32; CUT_BINS]) {
-    for (b, h) in hist.iter_mut().enumerate() {
-        *h = (sub[0][b] + sub[1][b]) + (sub[2][b] + sub[3][b]);
     }
 }
 
-/// The bin where the cumulative mass (from bin 0 up) first reaches `target`, and the mass of the
-/// bins before it; `None` when the total stays below.
-pub fn bin_reaching(hist: &[f32; CUT_BINS], target: f64) -> Option<(usize, f64)> {
-    let mut below = 0.0f64;
-    for (b, &m) in hist.iter().enumerate() {
-        if m > 0.0 && below + m as f64 >= target {
-            return Some((b, below));
+/// [`gather_bracket`] for top-p's key (`-v`).
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn gather_nucleus(values: &[f32], e: &[f32], lo: f32, hi: f32, bracket: (f32, f32), out: &mut Vec<(f32, f32)>) {
+    gather_bracket(values, e, lo, hi, bracket, |v| -v, out)
+}
+
+/// [`gather_bracket`] for typical's gap.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn gather_typical(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    bracket: (f32, f32),
+    gap: (f32, f32, f32),
+    out: &mut Vec<(f32, f32)>,
+) {
+    let (max, log_sum, entropy) = gap;
+    gather_bracket(values, e, lo, hi, bracket, |v| typical_gap(v, max, log_sum, entropy), out)
+}
+
+/// Like [`block_sums_exp_in`], from precomputed weights.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn block_sums_weights_in(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    block: usize,
+    out: &mut Vec<f64>,
+) -> (f64, usize) {
+    out.clear();
+    let mut total = 0.0f64;
+    let mut count = [0u32; LANES];
+    for (vb, eb) in values.chunks(block).zip(e.chunks(block)) {
+        let mut acc = [0.0f32; LANES];
+        for (vc, ec) in vb.chunks_exact(LANES).zip(eb.chunks_exact(LANES)) {
+            for l in 0..LANES {
+                let keep = in_support(vc[l], lo, hi);
+                acc[l] += if keep { ec[l] } else { 0.0 };
+                count[l] += keep as u32;
+            }
         }
-        below += m as f64;
+        let done = vb.len() / LANES * LANES;
+        for (&v, &w) in vb[done..].iter().zip(&eb[done..]) {
+            let keep = in_support(v, lo, hi);
+            acc[0] += if keep { w } else { 0.0 };
+            count[0] += keep as u32;
+        }
+        let s: f64 = acc.iter().map(|&a| a as f64).sum();
+        out.push(s);
+        total += s;
     }
-    None
+    (total, count.iter().map(|&c| c as usize).sum())
 }
 
 #[cfg(test)]

@@ -59,12 +59,21 @@ pub fn sample_row(
     chain.narrow(row)?;
     let max = row.max();
     let (lo, hi) = row.bounds();
-    let (values, blocks) = row.values_and_blocks();
-    let (total, support_size) = kernels::block_sums_exp_in(values, lo, hi, max, BLOCK, blocks);
+    let (values, weights, blocks) = row.sampling_view();
+    let weight = |j: usize| match weights {
+        Some(w) => w[j],
+        None => exp_nonpositive(values[j] - max),
+    };
+    let (total, support_size) = match weights {
+        Some(w) => kernels::block_sums_weights_in(values, w, lo, hi, BLOCK, blocks),
+        None => kernels::block_sums_exp_in(values, lo, hi, max, BLOCK, blocks),
+    };
     let log_sum = total.ln();
     let target = u * total;
-    let token = inverse_cdf(values, lo, hi, max, blocks, target);
+    let token = inverse_cdf(values, lo, hi, blocks, target, weight);
     let value = values[token];
+    // for an unchanged row (ancestral) the block sums are the raw row's normaliser too
+    row.record_sum_exp(max, total as f32);
     let (base_max, base_sum) = row.base_stats();
     Ok(Draw {
         token: token as u32,
@@ -76,58 +85,34 @@ pub fn sample_row(
 
 /// The first token whose cumulative weight exceeds `target`. Rounding can leave the walk short of
 /// the target at the very end: then the last token with positive weight is taken.
-fn inverse_cdf(values: &[f32], lo: f32, hi: f32, max: f32, blocks: &[f64], target: f64) -> usize {
+fn inverse_cdf(values: &[f32], lo: f32, hi: f32, blocks: &[f64], target: f64, weight: impl Fn(usize) -> f32) -> usize {
+    let in_block = |b: usize| {
+        let start = b * BLOCK;
+        (start..(start + BLOCK).min(values.len())).filter(|&j| values[j] >= lo && values[j] <= hi)
+    };
     let mut before = 0.0f64;
     let mut last_positive = None;
     for (b, &mass) in blocks.iter().enumerate() {
         if mass > 0.0 {
             last_positive = Some(b);
-        }
-        if before + mass > target && mass > 0.0 {
-            if let Some(t) = walk_block(values, lo, hi, max, b, before, target) {
-                return t;
+            if before + mass > target {
+                let mut acc = before;
+                for j in in_block(b) {
+                    let w = weight(j) as f64;
+                    acc += w;
+                    if acc > target && w > 0.0 {
+                        return j;
+                    }
+                }
             }
         }
         before += mass;
     }
-    let b = last_positive.expect("the support has positive mass");
-    last_positive_in_block(values, lo, hi, max, b)
-}
-
-fn walk_block(
-    values: &[f32],
-    lo: f32,
-    hi: f32,
-    max: f32,
-    b: usize,
-    before: f64,
-    target: f64,
-) -> Option<usize> {
-    let start = b * BLOCK;
-    let end = (start + BLOCK).min(values.len());
-    let mut acc = before;
-    for (j, &v) in values[start..end].iter().enumerate() {
-        if v >= lo && v <= hi {
-            let e = exp_nonpositive(v - max) as f64;
-            acc += e;
-            if acc > target && e > 0.0 {
-                return Some(start + j);
-            }
-        }
-    }
-    None
-}
-
-fn last_positive_in_block(values: &[f32], lo: f32, hi: f32, max: f32, b: usize) -> usize {
-    let start = b * BLOCK;
-    let end = (start + BLOCK).min(values.len());
-    (start..end)
-        .rev()
-        .find(|&j| {
-            let v = values[j];
-            v >= lo && v <= hi && exp_nonpositive(v - max) > 0.0
-        })
-        .expect("a block with positive mass has a positive token")
+    let b = last_positive.expect("the support has positive mass: its max has weight 1");
+    in_block(b)
+        .filter(|&j| weight(j) > 0.0)
+        .last()
+        .expect("a block with positive mass has a token of positive weight")
 }
 
 #[cfg(test)]

@@ -55,35 +55,32 @@ impl Chain {
 }
 
 /// Check that a row is a distribution: not empty, no NaN, no `+inf`, at least one finite value.
-/// `index` is the row's number for the message.
-pub fn validate_row(row: &[f32], index: usize) -> Result<()> {
-    let problem = if row.is_empty() {
-        Some(RowProblem::Empty)
-    } else {
-        let (max, invalid) = kernels::max_and_invalid(row);
-        if invalid {
-            let col = row
-                .iter()
-                .position(|v| v.is_nan() || *v == f32::INFINITY)
-                .unwrap_or(0);
-            Some(if row[col].is_nan() {
-                RowProblem::NaN(col)
-            } else {
-                RowProblem::PosInf(col)
-            })
-        } else if max == f32::NEG_INFINITY {
-            Some(RowProblem::AllMasked)
+/// `index` is the row's number for the message. Returns the row's max.
+pub fn validate_row(row: &[f32], index: usize) -> Result<f32> {
+    if row.is_empty() {
+        return Err(row_problem(index, RowProblem::Empty));
+    }
+    let (max, invalid) = kernels::max_and_invalid(row);
+    if invalid {
+        let col = row.iter().position(|v| v.is_nan() || *v == f32::INFINITY).unwrap_or(0);
+        let problem = if row[col].is_nan() {
+            RowProblem::NaN(col)
         } else {
-            None
-        }
-    };
-    match problem {
-        Some(problem) => Err(Error::Row {
-            name: "logits",
-            row: index,
-            problem,
-        }),
-        None => Ok(()),
+            RowProblem::PosInf(col)
+        };
+        return Err(row_problem(index, problem));
+    }
+    if max == f32::NEG_INFINITY {
+        return Err(row_problem(index, RowProblem::AllMasked));
+    }
+    Ok(max)
+}
+
+fn row_problem(row: usize, problem: RowProblem) -> Error {
+    Error::Row {
+        name: "logits",
+        row,
+        problem,
     }
 }
 

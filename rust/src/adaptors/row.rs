@@ -8,7 +8,7 @@
 //! fused sampler share one pass.
 
 use crate::error::RowProblem;
-use crate::kernels;
+use crate::kernels::{self, CutKey};
 
 /// Buffers reused across rows by one worker thread.
 pub struct Scratch {
@@ -20,8 +20,8 @@ pub struct Scratch {
     pub(crate) pairs: Vec<(f32, f32)>,
     /// Block sums for sampling.
     pub(crate) blocks: Vec<f64>,
-    /// Histogram that locates a weighted cut.
-    pub(crate) hist: Box<[f32; kernels::CUT_BINS]>,
+    /// Weights `exp(v - max)` of the support, shared by the cut search and the sampler.
+    pub(crate) weights: Vec<f32>,
 }
 
 impl Scratch {
@@ -31,7 +31,7 @@ impl Scratch {
             keys: Vec::new(),
             pairs: Vec::new(),
             blocks: Vec::new(),
-            hist: Box::new([0.0; kernels::CUT_BINS]),
+            weights: Vec::new(),
         }
     }
 }
@@ -54,6 +54,11 @@ pub struct Row<'a> {
     sum_exp: Option<f32>,
     /// (max, sum exp) of the raw row, kept once computed on the untouched row.
     base: Option<(f32, f32)>,
+    /// The max that `scratch.weights` are relative to, while they are valid: they stay valid as
+    /// the support shrinks (masked sums skip removed tokens) until the values change.
+    weights_max: Option<f32>,
+    /// The raw row's max, when known from validation.
+    raw_max: Option<f32>,
 }
 
 impl<'a> Row<'a> {
@@ -70,7 +75,17 @@ impl<'a> Row<'a> {
             count: None,
             sum_exp: None,
             base: None,
+            weights_max: None,
+            raw_max: None,
         }
+    }
+
+    /// Like [`Row::new`], with the row's max already known (from validation).
+    pub fn with_max(raw: &'a [f32], scratch: &'a mut Scratch, max: f32) -> Self {
+        let mut row = Row::new(raw, scratch);
+        row.max = Some(max);
+        row.raw_max = Some(max);
+        row
     }
 
     /// The current values (raw, or scaled by the temperatures seen so far).
@@ -130,6 +145,14 @@ impl<'a> Row<'a> {
         !self.scaled && self.lo == f32::MIN && self.hi == f32::MAX
     }
 
+    /// Record a sum of exponentials over the current support computed elsewhere (the sampler's
+    /// block sums), unless one is cached; it also serves as the raw row's while nothing changed.
+    pub(crate) fn record_sum_exp(&mut self, max: f32, sum: f32) {
+        if self.sum_exp.is_none() {
+            self.set_sum_exp(max, sum);
+        }
+    }
+
     fn set_sum_exp(&mut self, max: f32, sum: f32) {
         self.sum_exp = Some(sum);
         if self.pristine() {
@@ -161,71 +184,149 @@ impl<'a> Row<'a> {
         if let Some(b) = self.base {
             return b;
         }
-        let (max, _) = kernels::max_count_in(self.raw, f32::MIN, f32::MAX);
+        let max = match self.raw_max {
+            Some(m) => m,
+            None => kernels::max_count_in(self.raw, f32::MIN, f32::MAX).0,
+        };
         let sum = kernels::sum_exp_in(self.raw, f32::MIN, f32::MAX, max);
         self.base = Some((max, sum));
         (max, sum)
     }
 
-    /// The weighted cut of top-p (`typical == None`) or typical (`Some((log_sum, entropy))`):
-    /// with weights `exp(v - max)` and keys `-v` (top-p) or typical's gap, the smallest key whose
-    /// cumulative weight reaches `target`. A histogram pass finds the bin that holds the cut; only
-    /// that bin's tokens are selected exactly. `target_of` turns the support's total weight into
-    /// the target (the total also becomes the cached sum of exponentials).
-    pub fn weighted_cut(
-        &mut self,
-        typical: Option<(f32, f32)>,
-        target_of: impl Fn(f64) -> f64,
-    ) -> Option<f32> {
-        let max = self.max();
+    /// The weights `exp(v - w_max)` of the support (computed when missing) and their sum.
+    fn weights(&mut self) -> (f32, f32) {
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
-        let hist = &mut self.scratch.hist;
-        let key_bin = |v: f32| match typical {
-            None => kernels::cut_bin(max - v),
-            Some((log_sum, entropy)) => {
-                kernels::cut_bin(kernels::typical_gap(v, max, log_sum, entropy))
-            }
-        };
-        match typical {
-            None => kernels::nucleus_histogram_in(values, lo, hi, max, hist),
-            Some((log_sum, entropy)) => {
-                kernels::typical_histogram_in(values, lo, hi, max, log_sum, entropy, hist)
-            }
+        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        if let Some(w_max) = self.weights_max {
+            let (sum, _) = kernels::weight_moments_in(values, &self.scratch.weights, lo, hi, w_max);
+            return (w_max, sum);
         }
-        let total: f64 = hist.iter().map(|&m| m as f64).sum();
+        let max = self.max();
+        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let weights = &mut self.scratch.weights;
+        weights.resize(values.len(), 0.0);
+        let sum = kernels::exp_weights_in(values, lo, hi, max, weights);
+        self.weights_max = Some(max);
+        if self.sum_exp.is_none() {
+            self.set_sum_exp(max, sum);
+        }
+        (max, sum)
+    }
+
+    /// `(w_max, sum w, sum w (v - w_max))` over the support, with `w = exp(v - w_max)`: the
+    /// normaliser and entropy of the current distribution, from the shared weights.
+    pub fn weight_moments(&mut self) -> (f32, f32, f32) {
+        let (w_max, _) = self.weights();
+        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let (sum, moment) = kernels::weight_moments_in(values, &self.scratch.weights, self.lo, self.hi, w_max);
+        (w_max, sum, moment)
+    }
+
+    /// The weighted cut of top-p and typical: walking the support in the order of `key`, the
+    /// smallest key at which the cumulative weight `exp(v - w_max)` reaches `target_of(total)`.
+    /// `None` when the total stays below the target.
+    ///
+    /// Vectorised passes over the weights measure the mass at four thresholds at once and
+    /// narrow a bracket around the cut (no exponential, no scatter, no sort); the tokens left in
+    /// the bracket are then selected exactly, so the result is exact whatever the bracket.
+    pub fn weighted_cut(&mut self, key: CutKey, target_of: impl Fn(f64) -> f64) -> Option<f32> {
+        // keys are in nats: a bracket this narrow holds few tokens on any real row
+        const NARROW: f32 = 0.05;
+        const MAX_PASSES: usize = 8;
+        let (w_max, total) = self.weights();
+        let total = total as f64;
         let target = target_of(total);
-        let (bin, below) = kernels::bin_reaching(hist, target)?;
-        let pairs = &mut self.scratch.pairs;
-        pairs.clear();
-        pairs.extend(
-            values
-                .iter()
-                .copied()
-                .filter(|&v| v >= lo && v <= hi && key_bin(v) == bin)
-                .map(|v| {
-                    let key = match typical {
-                        None => -v,
-                        Some((log_sum, entropy)) => kernels::typical_gap(v, max, log_sum, entropy),
-                    };
-                    (key, kernels::exp_nonpositive(v - max))
-                }),
-        );
-        // The bin's own total can fall short of the histogram's by rounding: then the cut is the
-        // bin's last key.
-        let last = pairs
-            .iter()
-            .map(|&(k, _)| k)
-            .fold(f32::NEG_INFINITY, f32::max);
-        let cut = super::select::smallest_key_reaching(pairs, target - below).unwrap_or(last);
-        if typical.is_none() && self.sum_exp.is_none() {
-            self.set_sum_exp(max, total as f32);
+        if target > total {
+            return None;
         }
-        Some(cut)
+        let (lo, hi) = (self.lo, self.hi);
+        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let weights = &self.scratch.weights;
+        // the bracket (k_lo, k_hi] holds the cut; `below` and `mass_hi` are the weights with
+        // key <= k_lo and key <= k_hi
+        let (mut k_lo, mut k_hi) = (f32::NEG_INFINITY, f32::INFINITY);
+        let (mut below, mut mass_hi) = (0.0f64, total);
+        let mut last_width = f32::INFINITY;
+        // keys never go below this: the max for top-p, a zero gap for typical
+        let key_floor = match key {
+            CutKey::Nucleus => -w_max,
+            CutKey::Typical { .. } => 0.0,
+        };
+        let mut t = [1.0f32, 3.0, 6.0, 12.0].map(|d| key_floor + d);
+        for _ in 0..MAX_PASSES {
+            let mass = match key {
+                CutKey::Nucleus => kernels::nucleus_mass_at_or_below(values, weights, lo, hi, &t),
+                CutKey::Typical {
+                    max,
+                    log_sum,
+                    entropy,
+                } => kernels::typical_mass_at_or_below(values, weights, lo, hi, &t, (max, log_sum, entropy)),
+            };
+            match (0..4).find(|&j| mass[j] >= target) {
+                Some(j) => {
+                    if j > 0 {
+                        (k_lo, below) = (t[j - 1], mass[j - 1]);
+                    }
+                    (k_hi, mass_hi) = (t[j], mass[j]);
+                }
+                None => (k_lo, below) = (t[3], mass[3]),
+            }
+            let anchor = if k_lo.is_finite() { k_lo } else { key_floor };
+            let width = k_hi - anchor;
+            if width <= NARROW {
+                break;
+            }
+            let next = if k_hi.is_finite() {
+                // Guess the cut by interpolating the mass linearly across the bracket and probe
+                // closely around the guess; when a guess did not shrink the bracket 4x, split
+                // it evenly instead.
+                let guessing_works = width <= last_width / 4.0;
+                last_width = width;
+                let share = ((target - below) / (mass_hi - below)).clamp(0.0, 1.0) as f32;
+                let guess = anchor + width * share;
+                let probes = [-0.08f32, -0.025, 0.025, 0.08].map(|d| guess + width * d);
+                if guessing_works && probes[0] > anchor && probes[3] < k_hi {
+                    probes
+                } else {
+                    [1.0f32, 2.0, 3.0, 4.0].map(|j| anchor + width * j / 5.0)
+                }
+            } else {
+                let w = anchor.abs().max(1.0);
+                [1.0f32, 2.0, 4.0, 8.0].map(|j| anchor + w * j)
+            };
+            // stop when float resolution no longer splits the bracket (a large tie group)
+            if next.windows(2).any(|p| p[0] >= p[1]) || next[0] <= anchor || next[3] >= k_hi {
+                break;
+            }
+            t = next;
+        }
+        let pairs = &mut self.scratch.pairs;
+        match key {
+            CutKey::Nucleus => kernels::gather_nucleus(values, weights, lo, hi, (k_lo, k_hi), pairs),
+            CutKey::Typical {
+                max,
+                log_sum,
+                entropy,
+            } => kernels::gather_typical(values, weights, lo, hi, (k_lo, k_hi), (max, log_sum, entropy), pairs),
+        }
+        if pairs.is_empty() {
+            return k_lo.is_finite().then_some(k_lo);
+        }
+        // rounding can leave the bracket's own sum just short of the target: take its last key
+        let last = pairs.iter().map(|&(k, _)| k).fold(f32::NEG_INFINITY, f32::max);
+        Some(super::select::smallest_key_reaching(pairs, target - below).unwrap_or(last))
+    }
+
+    /// What the sampler needs: the values, the shared weights when they are relative to the
+    /// support's current max (else `None`), and the block buffer.
+    pub(crate) fn sampling_view(&mut self) -> (&[f32], Option<&[f32]>, &mut Vec<f64>) {
+        let usable = match self.weights_max {
+            Some(w_max) => self.max() == w_max,
+            None => false,
+        };
+        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let weights = usable.then_some(&self.scratch.weights[..]);
+        (values, weights, &mut self.scratch.blocks)
     }
 
     /// Keep only values `>= c`.
@@ -275,10 +376,13 @@ impl<'a> Row<'a> {
         self.hi = f32::MAX;
         self.sum_exp = None;
         self.count = None;
+        self.weights_max = None;
         let (max, overflow) = kernels::max_and_invalid(&self.scratch.scaled);
         if overflow || max == f32::NEG_INFINITY {
             return Err(RowProblem::TemperatureOverflow);
         }
+        // removed tokens are -inf now, so the max of the scaled row is the support's
+        self.max = Some(max);
         Ok(())
     }
 
@@ -338,15 +442,6 @@ impl<'a> Row<'a> {
         pairs
     }
 
-    /// Scratch for the sampler's block sums.
-    pub(crate) fn values_and_blocks(&mut self) -> (&[f32], &mut Vec<f64>) {
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
-        (values, &mut self.scratch.blocks)
-    }
 }
 
 /// f32 -> i64 preserving order (for finite values and infinities).

@@ -8,6 +8,7 @@
 
 use super::{check_range, protected_from, Row};
 use crate::error::Result;
+use crate::kernels::CutKey;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopP {
@@ -33,7 +34,7 @@ impl TopP {
         // Keys are negated values: the smallest key whose cumulative weight reaches the target is
         // the last value of the largest-first walk of the nucleus.
         let cut = row
-            .weighted_cut(None, |sum| sum * kept_share)
+            .weighted_cut(CutKey::Nucleus, |sum| sum * kept_share)
             .map(|key| -key);
         let protected = protected_from(row, self.min_keep);
         if let Some(cut) = cut {

@@ -6,7 +6,7 @@
 
 use super::{check_range, Row};
 use crate::error::Result;
-use crate::kernels::typical_gap;
+use crate::kernels::{typical_gap, CutKey};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Typical {
@@ -22,15 +22,18 @@ impl Typical {
     }
 
     pub fn narrow(&self, row: &mut Row) {
-        let max = row.max();
-        let (sum, entropy) = row.sum_exp_and_entropy();
+        let (max, sum, moment) = row.weight_moments();
         let log_sum = sum.ln();
+        let entropy = log_sum - moment / sum;
         // s as transformers computes it: |-(log_softmax) - H|
         let surprise_gap = move |v: f32| typical_gap(v, max, log_sum, entropy);
-        let target = sum as f64 * (self.mass as f32) as f64;
-        let cut = row
-            .weighted_cut(Some((log_sum, entropy)), |_| target)
-            .unwrap_or(f32::INFINITY);
+        let mass = (self.mass as f32) as f64;
+        let key = CutKey::Typical {
+            max,
+            log_sum,
+            entropy,
+        };
+        let cut = row.weighted_cut(key, |total| total * mass).unwrap_or(f32::INFINITY);
         // min_keep protects the most typical tokens: the min_keep smallest gaps (ties too)
         let count = row.count();
         let protected = if self.min_keep >= count {
