@@ -13,7 +13,9 @@ fn main() {
             // N(0, 3^2) by the sum of 4 uniforms (close enough for timing)
             let mut u = 0.0;
             for _ in 0..4 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 u += (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
             }
             u * 3.0 * 3.0f32.sqrt()
@@ -46,11 +48,33 @@ fn main() {
     });
     let mut weights = vec![0.0f32; n];
     time("exp_weights_in", &mut || {
-        kernels::exp_weights_in(std::hint::black_box(&row), f32::MIN, f32::MAX, m, &mut weights)
+        kernels::exp_weights_in(
+            std::hint::black_box(&row),
+            f32::MIN,
+            f32::MAX,
+            m,
+            &mut weights,
+        )
+        .0
     });
     let t = [-m + 1.0, -m + 3.0, -m + 6.0, -m + 12.0];
     time("nucleus_mass_at_or_below", &mut || {
-        kernels::nucleus_mass_at_or_below(std::hint::black_box(&row), &weights, f32::MIN, f32::MAX, &t)[0] as f32
+        kernels::nucleus_mass_at_or_below(
+            std::hint::black_box(&row),
+            &weights,
+            f32::MIN,
+            f32::MAX,
+            &t,
+        )[0] as f32
+    });
+    let tk = [m - 1.0, m - 2.0, m - 4.0, m - 8.0];
+    time("count_at_least", &mut || {
+        kernels::count_at_least(std::hint::black_box(&row), f32::MIN, f32::MAX, &tk)[0] as f32
+    });
+    let mut keys = Vec::new();
+    time("gather_at_least", &mut || {
+        kernels::gather_at_least(std::hint::black_box(&row), m - 4.0, f32::MAX, &mut keys);
+        keys.len() as f32
     });
     let mut blocks = Vec::new();
     time("block_sums_exp_in", &mut || {
@@ -67,6 +91,13 @@ fn main() {
     let mut out = vec![0.0f32; n];
     time("write_masked", &mut || {
         kernels::write_masked(std::hint::black_box(&row), 0.0, f32::MAX, &mut out);
+        out[0]
+    });
+    let topk = tradeoff::Chain::new(vec![tradeoff::Adaptor::from_name("top_k", 50.0, 1).unwrap()]);
+    let mut scratch0 = tradeoff::adaptors::Scratch::new();
+    time("chain top_k apply_into", &mut || {
+        let mut r = tradeoff::adaptors::Row::with_max(&row, &mut scratch0, m);
+        topk.apply_into(&mut r, &mut out).unwrap();
         out[0]
     });
     let chain = tradeoff::Chain::new(vec![tradeoff::Adaptor::from_name("top_p", 0.9, 1).unwrap()]);

@@ -124,34 +124,6 @@ pub fn sum_exp_in(values: &[f32], lo: f32, hi: f32, max: f32) -> f32 {
     acc.iter().sum()
 }
 
-/// `(sum e, sum e * (v - max))` with `e = exp(v - max)` over the support: the entropy is
-/// `ln S - (sum e (v - max)) / S`.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn sum_exp_and_moment_in(values: &[f32], lo: f32, hi: f32, max: f32) -> (f32, f32) {
-    let mut acc = [0.0f32; LANES];
-    let mut acc_x = [0.0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let keep = in_support(v, lo, hi);
-            let x = if keep { v - max } else { 0.0 };
-            let e = if keep { exp_nonpositive(x) } else { 0.0 };
-            acc[l] += e;
-            acc_x[l] += e * x;
-        }
-    }
-    for &v in rest {
-        let keep = in_support(v, lo, hi);
-        let x = if keep { v - max } else { 0.0 };
-        let e = if keep { exp_nonpositive(x) } else { 0.0 };
-        acc[0] += e;
-        acc_x[0] += e * x;
-    }
-    (acc.iter().sum(), acc_x.iter().sum())
-}
-
 /// Sum over the support (for the mean) in f64.
 #[multiversion(targets("x86_64+avx2+fma"))]
 pub fn sum_in(values: &[f32], lo: f32, hi: f32) -> f64 {
@@ -264,59 +236,47 @@ pub fn write_log_probs(values: &[f32], lo: f32, hi: f32, max: f32, log_sum: f32,
     }
 }
 
-/// `out[i] = values[i] / t` in the support, `-inf` outside (temperature, as torch divides).
+/// `out[i] = values[i] / t` in the support and `-inf` outside (temperature, as torch divides);
+/// returns the max of the results and whether any overflowed to `+inf`.
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn write_divided(values: &[f32], lo: f32, hi: f32, t: f32, out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(values) {
-        *o = if in_support(v, lo, hi) {
+pub fn write_divided(values: &[f32], lo: f32, hi: f32, t: f32, out: &mut [f32]) -> (f32, bool) {
+    let mut max = [f32::NEG_INFINITY; LANES];
+    let mut overflow = [false; LANES];
+    let done = values.len() / LANES * LANES;
+    for (vc, oc) in values.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
+        for l in 0..LANES {
+            let v = vc[l];
+            let q = if in_support(v, lo, hi) {
+                v / t
+            } else {
+                f32::NEG_INFINITY
+            };
+            oc[l] = q;
+            max[l] = if q > max[l] { q } else { max[l] };
+            overflow[l] |= q == f32::INFINITY;
+        }
+    }
+    for (&v, o) in values[done..].iter().zip(&mut out[done..]) {
+        let q = if in_support(v, lo, hi) {
             v / t
         } else {
             f32::NEG_INFINITY
         };
+        *o = q;
+        max[0] = if q > max[0] { q } else { max[0] };
+        overflow[0] |= q == f32::INFINITY;
     }
+    let m = max
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    (m, overflow.iter().any(|&b| b))
 }
 
-/// Mass of the support at or above each of `thresholds` (`sum exp(v - max)` over `v >= t`),
-/// for choosing how many candidates a sorted cut needs to look at.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn mass_at_or_above_in(
-    values: &[f32],
-    lo: f32,
-    hi: f32,
-    max: f32,
-    thresholds: &[f32; 4],
-) -> [f32; 4] {
-    let mut acc = [[0.0f32; LANES]; 4];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let e = if in_support(v, lo, hi) {
-                exp_nonpositive(v - max)
-            } else {
-                0.0
-            };
-            for j in 0..4 {
-                acc[j][l] += if v >= thresholds[j] { e } else { 0.0 };
-            }
-        }
-    }
-    for &v in rest {
-        let e = if in_support(v, lo, hi) {
-            exp_nonpositive(v - max)
-        } else {
-            0.0
-        };
-        for j in 0..4 {
-            acc[j][0] += if v >= thresholds[j] { e } else { 0.0 };
-        }
-    }
-    let mut out = [0.0f32; 4];
-    for j in 0..4 {
-        out[j] = acc[j].iter().sum();
-    }
-    out
+/// [`write_divided`] in place (a second temperature in a chain; rare, so it copies).
+pub fn divide_in_place(values: &mut [f32], lo: f32, hi: f32, t: f32) -> (f32, bool) {
+    let copy = values.to_vec();
+    write_divided(&copy, lo, hi, t, values)
 }
 
 /// Typical's gap `|-(log_softmax(v)) - H|`, computed as transformers does.
@@ -330,7 +290,11 @@ pub fn typical_gap(v: f32, max: f32, log_sum: f32, entropy: f32) -> f32 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CutKey {
     Nucleus,
-    Typical { max: f32, log_sum: f32, entropy: f32 },
+    Typical {
+        max: f32,
+        log_sum: f32,
+        entropy: f32,
+    },
 }
 
 impl CutKey {
@@ -347,27 +311,33 @@ impl CutKey {
     }
 }
 
-/// `e[i] = exp(v - max)` in the support and 0 outside; returns their sum. Computed once per row,
-/// these weights serve the cut search and the sampler without another exponential.
+/// `e[i] = exp(v - max)` in the support and 0 outside; returns `(sum e, sum e (v - max))` (the
+/// normaliser, and with it the entropy). Computed once per row, these weights serve the cut
+/// search, the other adaptors and the sampler without another exponential.
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32]) -> f32 {
+pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32]) -> (f32, f32) {
     let mut acc = [0.0f32; LANES];
-    let chunks = values.chunks_exact(LANES).zip(e.chunks_exact_mut(LANES));
+    let mut acc_x = [0.0f32; LANES];
     let done = values.len() / LANES * LANES;
-    for (vc, ec) in chunks {
+    for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact_mut(LANES)) {
         for l in 0..LANES {
             let v = vc[l];
-            let w = exp_nonpositive(v - max);
-            let w = if in_support(v, lo, hi) { w } else { 0.0 };
+            let keep = in_support(v, lo, hi);
+            let x = if keep { v - max } else { 0.0 };
+            let w = if keep { exp_nonpositive(x) } else { 0.0 };
             ec[l] = w;
             acc[l] += w;
+            acc_x[l] += w * x;
         }
     }
-    for (v, w) in values[done..].iter().zip(e[done..].iter_mut()) {
-        *w = if in_support(*v, lo, hi) { exp_nonpositive(*v - max) } else { 0.0 };
+    for (&v, w) in values[done..].iter().zip(e[done..].iter_mut()) {
+        let keep = in_support(v, lo, hi);
+        let x = if keep { v - max } else { 0.0 };
+        *w = if keep { exp_nonpositive(x) } else { 0.0 };
         acc[0] += *w;
+        acc_x[0] += *w * x;
     }
-    acc.iter().sum()
+    (acc.iter().sum(), acc_x.iter().sum())
 }
 
 /// `(sum w, sum w * (v - max))` over the support, for the entropy from precomputed weights.
@@ -399,7 +369,14 @@ pub fn weight_moments_in(values: &[f32], e: &[f32], lo: f32, hi: f32, max: f32) 
 /// thresholds per pass narrow a bracket around a weighted cut; the accumulators fit in registers
 /// (counting tokens too doubled them and cost 5x).
 #[inline(always)]
-fn mass_at_or_below(values: &[f32], e: &[f32], lo: f32, hi: f32, t: &[f32; 4], key: impl Fn(f32) -> f32) -> [f64; 4] {
+fn mass_at_or_below(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    t: &[f32; 4],
+    key: impl Fn(f32) -> f32,
+) -> [f64; 4] {
     let mut m0 = [0.0f32; LANES];
     let mut m1 = [0.0f32; LANES];
     let mut m2 = [0.0f32; LANES];
@@ -432,7 +409,13 @@ fn mass_at_or_below(values: &[f32], e: &[f32], lo: f32, hi: f32, t: &[f32; 4], k
 
 /// [`mass_at_or_below`] for top-p's key (`-v`).
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn nucleus_mass_at_or_below(values: &[f32], e: &[f32], lo: f32, hi: f32, t: &[f32; 4]) -> [f64; 4] {
+pub fn nucleus_mass_at_or_below(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    t: &[f32; 4],
+) -> [f64; 4] {
     mass_at_or_below(values, e, lo, hi, t, |v| -v)
 }
 
@@ -447,7 +430,9 @@ pub fn typical_mass_at_or_below(
     gap: (f32, f32, f32),
 ) -> [f64; 4] {
     let (max, log_sum, entropy) = gap;
-    mass_at_or_below(values, e, lo, hi, t, |v| typical_gap(v, max, log_sum, entropy))
+    mass_at_or_below(values, e, lo, hi, t, |v| {
+        typical_gap(v, max, log_sum, entropy)
+    })
 }
 
 /// Append `(key, weight)` for the support tokens with `k_lo < key <= k_hi` to `out` (cleared
@@ -487,7 +472,14 @@ fn gather_bracket(
 
 /// [`gather_bracket`] for top-p's key (`-v`).
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn gather_nucleus(values: &[f32], e: &[f32], lo: f32, hi: f32, bracket: (f32, f32), out: &mut Vec<(f32, f32)>) {
+pub fn gather_nucleus(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    bracket: (f32, f32),
+    out: &mut Vec<(f32, f32)>,
+) {
     gather_bracket(values, e, lo, hi, bracket, |v| -v, out)
 }
 
@@ -503,7 +495,57 @@ pub fn gather_typical(
     out: &mut Vec<(f32, f32)>,
 ) {
     let (max, log_sum, entropy) = gap;
-    gather_bracket(values, e, lo, hi, bracket, |v| typical_gap(v, max, log_sum, entropy), out)
+    gather_bracket(
+        values,
+        e,
+        lo,
+        hi,
+        bracket,
+        |v| typical_gap(v, max, log_sum, entropy),
+        out,
+    )
+}
+
+/// For each threshold: the number of support tokens `>= t[j]`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn count_at_least(values: &[f32], lo: f32, hi: f32, t: &[f32; 4]) -> [u32; 4] {
+    let mut c = [[0u32; LANES]; 4];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            let v = chunk[l];
+            let keep = in_support(v, lo, hi);
+            for j in 0..4 {
+                c[j][l] += (keep & (v >= t[j])) as u32;
+            }
+        }
+    }
+    for &v in rest {
+        for j in 0..4 {
+            c[j][0] += (in_support(v, lo, hi) & (v >= t[j])) as u32;
+        }
+    }
+    c.map(|lanes| lanes.iter().sum())
+}
+
+/// The support values `>= floor` (and `<= hi`), appended to `out` (cleared first); chunks without
+/// one are skipped after a vector compare.
+#[multiversion(targets("x86_64+avx2+fma"))]
+pub fn gather_at_least(values: &[f32], floor: f32, hi: f32, out: &mut Vec<f32>) {
+    out.clear();
+    for chunk in values.chunks(LANES) {
+        let any = chunk.len() < LANES || {
+            let mut flags = [false; LANES];
+            for l in 0..LANES {
+                flags[l] = in_support(chunk[l], floor, hi);
+            }
+            flags.iter().fold(false, |a, &f| a | f)
+        };
+        if any {
+            out.extend(chunk.iter().copied().filter(|&v| in_support(v, floor, hi)));
+        }
+    }
 }
 
 /// Like [`block_sums_exp_in`], from precomputed weights.

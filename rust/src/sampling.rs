@@ -85,7 +85,14 @@ pub fn sample_row(
 
 /// The first token whose cumulative weight exceeds `target`. Rounding can leave the walk short of
 /// the target at the very end: then the last token with positive weight is taken.
-fn inverse_cdf(values: &[f32], lo: f32, hi: f32, blocks: &[f64], target: f64, weight: impl Fn(usize) -> f32) -> usize {
+fn inverse_cdf(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    blocks: &[f64],
+    target: f64,
+    weight: impl Fn(usize) -> f32,
+) -> usize {
     let in_block = |b: usize| {
         let start = b * BLOCK;
         (start..(start + BLOCK).min(values.len())).filter(|&j| values[j] >= lo && values[j] <= hi)

@@ -62,7 +62,10 @@ pub fn validate_row(row: &[f32], index: usize) -> Result<f32> {
     }
     let (max, invalid) = kernels::max_and_invalid(row);
     if invalid {
-        let col = row.iter().position(|v| v.is_nan() || *v == f32::INFINITY).unwrap_or(0);
+        let col = row
+            .iter()
+            .position(|v| v.is_nan() || *v == f32::INFINITY)
+            .unwrap_or(0);
         let problem = if row[col].is_nan() {
             RowProblem::NaN(col)
         } else {

@@ -1,8 +1,9 @@
 //! Min-p (Nguyen et al. 2024): remove tokens with `p < min_p * max p`; the `min_keep` largest
 //! values are always kept.
 
-use super::{check_range, narrow_by_rule, prob, Row};
+use super::{check_range, narrow_by_rule, Row};
 use crate::error::Result;
+use crate::kernels::exp_nonpositive;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinP {
@@ -21,11 +22,13 @@ impl MinP {
         if self.min_p == 0.0 {
             return;
         }
+        // p >= min_p * max p  <=>  exp(v - max) >= min_p: no normaliser, so no pass over the row
+        // (transformers divides both sides by it; only rounding at the cut can differ)
         let max = row.max();
-        let sum = row.sum_exp();
-        let top_prob = prob(max, max, sum);
-        let threshold = self.min_p as f32 * top_prob;
-        narrow_by_rule(row, self.min_keep, |v| prob(v, max, sum) >= threshold);
+        let threshold = self.min_p as f32;
+        narrow_by_rule(row, self.min_keep, |v| {
+            exp_nonpositive(v - max) >= threshold
+        });
     }
 }
 

@@ -124,10 +124,8 @@ pub(crate) fn check_range(
 pub(crate) fn protected_from(row: &mut Row, min_keep: usize) -> f32 {
     if min_keep == 1 {
         row.max()
-    } else if min_keep >= row.count() {
-        f32::MIN
     } else {
-        row.kth_largest(min_keep)
+        row.kth_largest(min_keep).unwrap_or(f32::MIN)
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Row<'a> {
     max: Option<f32>,
     count: Option<usize>,
     sum_exp: Option<f32>,
+    /// `sum exp(v - max) (v - max)` over the support, with `sum_exp`.
+    moment: Option<f32>,
     /// (max, sum exp) of the raw row, kept once computed on the untouched row.
     base: Option<(f32, f32)>,
     /// The max that `scratch.weights` are relative to, while they are valid: they stay valid as
@@ -74,6 +76,7 @@ impl<'a> Row<'a> {
             max: None,
             count: None,
             sum_exp: None,
+            moment: None,
             base: None,
             weights_max: None,
             raw_max: None,
@@ -160,22 +163,17 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// `sum exp(v - max)` over the support.
+    /// `sum exp(v - max)` over the support (from the shared weights).
     pub fn sum_exp(&mut self) -> f32 {
-        if let Some(s) = self.sum_exp {
-            return s;
+        match self.sum_exp {
+            Some(s) => s,
+            None => self.weight_moments().1,
         }
-        let m = self.max();
-        let s = kernels::sum_exp_in(self.values(), self.lo, self.hi, m);
-        self.set_sum_exp(m, s);
-        s
     }
 
-    /// `(sum exp, entropy)` of the distribution over the support, in one pass.
+    /// `(sum exp, entropy)` of the distribution over the support.
     pub fn sum_exp_and_entropy(&mut self) -> (f32, f32) {
-        let m = self.max();
-        let (s, moment) = kernels::sum_exp_and_moment_in(self.values(), self.lo, self.hi, m);
-        self.set_sum_exp(m, s);
+        let (_, s, moment) = self.weight_moments();
         (s, s.ln() - moment / s)
     }
 
@@ -193,33 +191,35 @@ impl<'a> Row<'a> {
         (max, sum)
     }
 
-    /// The weights `exp(v - w_max)` of the support (computed when missing) and their sum.
-    fn weights(&mut self) -> (f32, f32) {
-        let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
-        if let Some(w_max) = self.weights_max {
-            let (sum, _) = kernels::weight_moments_in(values, &self.scratch.weights, lo, hi, w_max);
-            return (w_max, sum);
-        }
-        let max = self.max();
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
-        let weights = &mut self.scratch.weights;
-        weights.resize(values.len(), 0.0);
-        let sum = kernels::exp_weights_in(values, lo, hi, max, weights);
-        self.weights_max = Some(max);
-        if self.sum_exp.is_none() {
-            self.set_sum_exp(max, sum);
-        }
-        (max, sum)
-    }
-
-    /// `(w_max, sum w, sum w (v - w_max))` over the support, with `w = exp(v - w_max)`: the
-    /// normaliser and entropy of the current distribution, from the shared weights.
+    /// `(max, sum w, sum w (v - max))` over the support, with the weights `w = exp(v - max)`
+    /// relative to its current max: the normaliser and the entropy of the current distribution.
+    /// The weights are computed in one exponential pass when missing and reused while the max
+    /// holds: narrowing only masks tokens out (masked sums skip them), so later adaptors and the
+    /// sampler need no exponential of their own.
     pub fn weight_moments(&mut self) -> (f32, f32, f32) {
-        let (w_max, _) = self.weights();
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
-        let (sum, moment) = kernels::weight_moments_in(values, &self.scratch.weights, self.lo, self.hi, w_max);
-        (w_max, sum, moment)
+        let max = self.max();
+        if let (Some(sum), Some(moment)) = (self.sum_exp, self.moment) {
+            if self.weights_max == Some(max) {
+                return (max, sum, moment);
+            }
+        }
+        let (lo, hi) = (self.lo, self.hi);
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
+        };
+        let (sum, moment) = if self.weights_max == Some(max) {
+            kernels::weight_moments_in(values, &self.scratch.weights, lo, hi, max)
+        } else {
+            let weights = &mut self.scratch.weights;
+            weights.resize(values.len(), 0.0);
+            self.weights_max = Some(max);
+            kernels::exp_weights_in(values, lo, hi, max, weights)
+        };
+        self.set_sum_exp(max, sum);
+        self.moment = Some(moment);
+        (max, sum, moment)
     }
 
     /// The weighted cut of top-p and typical: walking the support in the order of `key`, the
@@ -233,14 +233,18 @@ impl<'a> Row<'a> {
         // keys are in nats: a bracket this narrow holds few tokens on any real row
         const NARROW: f32 = 0.05;
         const MAX_PASSES: usize = 8;
-        let (w_max, total) = self.weights();
+        let (w_max, total, _) = self.weight_moments();
         let total = total as f64;
         let target = target_of(total);
         if target > total {
             return None;
         }
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
+        };
         let weights = &self.scratch.weights;
         // the bracket (k_lo, k_hi] holds the cut; `below` and `mass_hi` are the weights with
         // key <= k_lo and key <= k_hi
@@ -260,7 +264,14 @@ impl<'a> Row<'a> {
                     max,
                     log_sum,
                     entropy,
-                } => kernels::typical_mass_at_or_below(values, weights, lo, hi, &t, (max, log_sum, entropy)),
+                } => kernels::typical_mass_at_or_below(
+                    values,
+                    weights,
+                    lo,
+                    hi,
+                    &t,
+                    (max, log_sum, entropy),
+                ),
             };
             match (0..4).find(|&j| mass[j] >= target) {
                 Some(j) => {
@@ -302,29 +313,44 @@ impl<'a> Row<'a> {
         }
         let pairs = &mut self.scratch.pairs;
         match key {
-            CutKey::Nucleus => kernels::gather_nucleus(values, weights, lo, hi, (k_lo, k_hi), pairs),
+            CutKey::Nucleus => {
+                kernels::gather_nucleus(values, weights, lo, hi, (k_lo, k_hi), pairs)
+            }
             CutKey::Typical {
                 max,
                 log_sum,
                 entropy,
-            } => kernels::gather_typical(values, weights, lo, hi, (k_lo, k_hi), (max, log_sum, entropy), pairs),
+            } => kernels::gather_typical(
+                values,
+                weights,
+                lo,
+                hi,
+                (k_lo, k_hi),
+                (max, log_sum, entropy),
+                pairs,
+            ),
         }
         if pairs.is_empty() {
             return k_lo.is_finite().then_some(k_lo);
         }
         // rounding can leave the bracket's own sum just short of the target: take its last key
-        let last = pairs.iter().map(|&(k, _)| k).fold(f32::NEG_INFINITY, f32::max);
+        let last = pairs
+            .iter()
+            .map(|&(k, _)| k)
+            .fold(f32::NEG_INFINITY, f32::max);
         Some(super::select::smallest_key_reaching(pairs, target - below).unwrap_or(last))
     }
 
     /// What the sampler needs: the values, the shared weights when they are relative to the
     /// support's current max (else `None`), and the block buffer.
     pub(crate) fn sampling_view(&mut self) -> (&[f32], Option<&[f32]>, &mut Vec<f64>) {
-        let usable = match self.weights_max {
-            Some(w_max) => self.max() == w_max,
-            None => false,
+        let max = self.max();
+        let usable = self.weights_max == Some(max);
+        let values: &[f32] = if self.scaled {
+            &self.scratch.scaled
+        } else {
+            self.raw
         };
-        let values: &[f32] = if self.scaled { &self.scratch.scaled } else { self.raw };
         let weights = usable.then_some(&self.scratch.weights[..]);
         (values, weights, &mut self.scratch.blocks)
     }
@@ -334,6 +360,7 @@ impl<'a> Row<'a> {
         if c > self.lo {
             self.lo = c;
             self.sum_exp = None;
+            self.moment = None;
             self.count = None;
             // the max stays (the adaptors never cut above it)
             if self.max.is_some_and(|m| m < c) {
@@ -347,6 +374,7 @@ impl<'a> Row<'a> {
         if c < self.hi {
             self.hi = c;
             self.sum_exp = None;
+            self.moment = None;
             self.count = None;
             self.max = None;
         }
@@ -357,27 +385,20 @@ impl<'a> Row<'a> {
     pub fn divide(&mut self, t: f32) -> Result<(), RowProblem> {
         let n = self.raw.len();
         let (lo, hi) = (self.lo, self.hi);
-        if self.scaled {
-            let buf = &mut self.scratch.scaled;
-            for v in buf.iter_mut() {
-                *v = if *v >= lo && *v <= hi {
-                    *v / t
-                } else {
-                    f32::NEG_INFINITY
-                };
-            }
+        let (max, overflow) = if self.scaled {
+            kernels::divide_in_place(&mut self.scratch.scaled, lo, hi, t)
         } else {
             let buf = &mut self.scratch.scaled;
             buf.resize(n, 0.0);
-            kernels::write_divided(self.raw, lo, hi, t, buf);
             self.scaled = true;
-        }
+            kernels::write_divided(self.raw, lo, hi, t, buf)
+        };
         self.lo = f32::MIN;
         self.hi = f32::MAX;
         self.sum_exp = None;
+        self.moment = None;
         self.count = None;
         self.weights_max = None;
-        let (max, overflow) = kernels::max_and_invalid(&self.scratch.scaled);
         if overflow || max == f32::NEG_INFINITY {
             return Err(RowProblem::TemperatureOverflow);
         }
@@ -386,8 +407,12 @@ impl<'a> Row<'a> {
         Ok(())
     }
 
-    /// The `k`-th largest value in the support, `1 <= k <= count`.
-    pub fn kth_largest(&mut self, k: usize) -> f32 {
+    /// The `k`-th largest value in the support (`k >= 1`); `None` when it holds fewer than `k`.
+    pub fn kth_largest(&mut self, k: usize) -> Option<f32> {
+        if k > self.raw.len() {
+            return None;
+        }
+        let max = self.max();
         let (lo, hi) = (self.lo, self.hi);
         let values: &[f32] = if self.scaled {
             &self.scratch.scaled
@@ -395,9 +420,41 @@ impl<'a> Row<'a> {
             self.raw
         };
         let keys = &mut self.scratch.keys;
-        keys.clear();
-        keys.extend(values.iter().copied().filter(|&v| v >= lo && v <= hi));
-        super::select::kth_largest(keys, k)
+        let floor = Self::top_k_floor(values, lo, hi, max, k);
+        kernels::gather_at_least(values, lo.max(floor), hi, keys);
+        (keys.len() >= k).then(|| super::select::kth_largest(keys, k))
+    }
+
+    /// A value below which fewer tokens lie than need selecting: counting passes (vectorised,
+    /// four thresholds at a time) find a threshold with at least `k` tokens above it but not
+    /// many more, so that only those are gathered and selected. `f32::MIN` when none is found.
+    fn top_k_floor(values: &[f32], lo: f32, hi: f32, max: f32, k: usize) -> f32 {
+        let cap = (8 * k).max(4096) as u32;
+        let (mut upper, mut unit) = (max, 1.0f32);
+        for _ in 0..12 {
+            let t = [1.0f32, 2.0, 4.0, 8.0].map(|d| upper - unit * d);
+            let counts = kernels::count_at_least(values, lo, hi, &t);
+            match (0..4).find(|&j| counts[j] as usize >= k) {
+                Some(j) if counts[j] <= cap => return t[j],
+                Some(j) => {
+                    // too many: look between the last threshold with fewer and this one
+                    let above = if j > 0 { t[j - 1] } else { upper };
+                    unit = (above - t[j]) / 9.0;
+                    upper = above;
+                    if unit.is_nan() || unit <= 0.0 || upper - unit * 8.0 >= upper {
+                        return t[j];
+                    }
+                }
+                None => {
+                    upper = t[3];
+                    unit *= 8.0;
+                    if !unit.is_finite() || !upper.is_finite() {
+                        break;
+                    }
+                }
+            }
+        }
+        f32::MIN
     }
 
     /// The lowest value `c` in `[lo, top]` for which `keep(c)` holds, given that `keep` is
@@ -441,7 +498,6 @@ impl<'a> Row<'a> {
         );
         pairs
     }
-
 }
 
 /// f32 -> i64 preserving order (for finite values and infinities).

@@ -29,11 +29,10 @@ impl TopK {
 
     pub fn narrow(&self, row: &mut Row) {
         let k = self.k.max(self.min_keep);
-        if k >= row.count() {
-            return;
+        // fewer than k tokens in the support: nothing to remove
+        if let Some(kth) = row.kth_largest(k) {
+            row.keep_at_least(kth);
         }
-        let kth = row.kth_largest(k);
-        row.keep_at_least(kth);
     }
 }
 

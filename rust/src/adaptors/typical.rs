@@ -33,7 +33,9 @@ impl Typical {
             log_sum,
             entropy,
         };
-        let cut = row.weighted_cut(key, |total| total * mass).unwrap_or(f32::INFINITY);
+        let cut = row
+            .weighted_cut(key, |total| total * mass)
+            .unwrap_or(f32::INFINITY);
         // min_keep protects the most typical tokens: the min_keep smallest gaps (ties too)
         let count = row.count();
         let protected = if self.min_keep >= count {

@@ -2,9 +2,9 @@
 //! without copying, releases the GIL around the core, and maps core errors to `ValueError`. No
 //! arithmetic lives here; dtype conversion and broadcasting happen in the Python package.
 
-use numpy::ndarray::Array2;
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -78,19 +78,22 @@ fn apply<'py>(
     let view = logits_view(&logits)?;
     let refs = chain_refs(&chains);
     let chains = Chains::new(&refs, view.rows).map_err(to_py)?;
-    let out = py
-        .detach(|| {
-            let mut out = vec![0.0f32; view.rows * view.vocab];
-            let result = if log_probs {
-                batch::log_probs(view, chains, &mut out)
+    // numpy allocates the output (it asks for huge pages for large arrays: a plain Vec would
+    // page-fault 4 KiB at a time, which costs as much as the work)
+    let out = unsafe { PyArray2::<f32>::new(py, [view.rows, view.vocab], false) };
+    {
+        let mut guard = out.readwrite();
+        let slice = guard.as_slice_mut().expect("a new array is contiguous");
+        py.detach(|| {
+            if log_probs {
+                batch::log_probs(view, chains, slice)
             } else {
-                batch::apply(view, chains, &mut out)
-            };
-            result.map(|_| out)
+                batch::apply(view, chains, slice)
+            }
         })
         .map_err(to_py)?;
-    let array = Array2::from_shape_vec((view.rows, view.vocab), out).expect("shape matches");
-    Ok(array.into_pyarray(py))
+    }
+    Ok(out)
 }
 
 type SampleArrays<'py> = (
