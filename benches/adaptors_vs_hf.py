@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 import torch
-import tradeoff
 from transformers.generation.logits_process import (
     EpsilonLogitsWarper,
     EtaLogitsWarper,
@@ -29,6 +28,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
     TypicalLogitsWarper,
 )
+
+import tradeoff
 
 ADAPTORS = [
     ("temperature=0.7", lambda: TemperatureLogitsWarper(0.7)),

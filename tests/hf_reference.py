@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import tradeoff
 from transformers.generation.logits_process import (
     EpsilonLogitsWarper,
     EtaLogitsWarper,
@@ -22,6 +21,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
     TypicalLogitsWarper,
 )
+
+import tradeoff
 
 HF_NAMES = ("temperature", "top_k", "top_p", "min_p", "typical", "epsilon", "eta")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import tradeoff
 from hypothesis import strategies as st
+
+import tradeoff
 
 
 @st.composite

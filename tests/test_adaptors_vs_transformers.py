@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import tradeoff
 from hf_reference import HF_NAMES, assert_step_matches, hf_apply
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import adaptors, chains, logit_rows
+
+import tradeoff
 
 
 @pytest.mark.parametrize("name", HF_NAMES)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import tradeoff
 from hypothesis import given
 from strategies import chains
+
+import tradeoff
 from tradeoff import AdaptorChain
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-import tradeoff
 from transformers import GPT2Config, GPT2LMHeadModel, LogitsProcessorList
+
+import tradeoff
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import tradeoff
 from scipy import stats
+
+import tradeoff
 from tradeoff import AdaptorChain
 
 RNG = np.random.default_rng(7)

@@ -232,6 +232,7 @@ impl<'a> Row<'a> {
     pub fn weighted_cut(&mut self, key: CutKey, target_of: impl Fn(f64) -> f64) -> Option<f32> {
         // keys are in nats: a bracket this narrow holds few tokens on any real row
         const NARROW: f32 = 0.05;
+        const FEW: f64 = 2048.0;
         const MAX_PASSES: usize = 8;
         let (w_max, total, _) = self.weight_moments();
         let total = total as f64;
@@ -284,7 +285,13 @@ impl<'a> Row<'a> {
             }
             let anchor = if k_lo.is_finite() { k_lo } else { key_floor };
             let width = k_hi - anchor;
-            if width <= NARROW {
+            // Every token in the bracket weighs at least `lightest` (its key is <= k_hi), so
+            // the bracket's mass bounds how many tokens it holds: stop once they are few.
+            let lightest = match key {
+                CutKey::Nucleus => (-(k_hi as f64) - w_max as f64).exp(),
+                CutKey::Typical { entropy, .. } => total * (-(entropy as f64) - k_hi as f64).exp(),
+            };
+            if width <= NARROW || (mass_hi - below) <= FEW * lightest {
                 break;
             }
             let next = if k_hi.is_finite() {
@@ -295,8 +302,10 @@ impl<'a> Row<'a> {
                 last_width = width;
                 let share = ((target - below) / (mass_hi - below)).clamp(0.0, 1.0) as f32;
                 let guess = anchor + width * share;
-                let probes = [-0.08f32, -0.025, 0.025, 0.08].map(|d| guess + width * d);
-                if guessing_works && probes[0] > anchor && probes[3] < k_hi {
+                let (inner_lo, inner_hi) = (anchor + width * 0.005, k_hi - width * 0.005);
+                let probes = [-0.08f32, -0.025, 0.025, 0.08]
+                    .map(|d| (guess + width * d).clamp(inner_lo, inner_hi));
+                if guessing_works && probes.windows(2).all(|p| p[0] < p[1]) {
                     probes
                 } else {
                     [1.0f32, 2.0, 3.0, 4.0].map(|j| anchor + width * j / 5.0)
