@@ -1,14 +1,18 @@
 //! Passes over one row of logits. These are the hot loops of the crate: each works on a contiguous
 //! `f32` slice with 16 independent lane accumulators, so that LLVM vectorises it (a single running
 //! value would force sequential float adds), and is compiled twice by `multiversion`: for the
-//! baseline target and for AVX2, chosen at run time. (An AVX-512 variant was tried: LLVM's
-//! generic tuning keeps 256-bit vectors, so it gained nothing.) No `mul_add` anywhere: a fused multiply-add
+//! baseline target and for AVX2, chosen at run time. The hottest passes also have AVX-512
+//! intrinsics versions (`avx512`), bit-identical to these: LLVM's generic tuning keeps
+//! auto-vectorised code at 256 bits even where AVX-512 is enabled. No `mul_add` anywhere: a fused multiply-add
 //! would round differently on machines without FMA, and results must not depend on the machine.
 //!
 //! "In the support" means `lo <= v && v <= hi`; the support's `lo` is never below `f32::MIN`, so
 //! `-inf` entries are never in it.
 
 use multiversion::multiversion;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 const LANES: usize = 16;
 
@@ -170,11 +174,9 @@ pub fn sum_sq_dev_in(values: &[f32], lo: f32, hi: f32, mean: f64) -> f64 {
     acc.iter().sum()
 }
 
-/// Sums of `exp(v - max)` over the support in consecutive blocks of `block` entries, appended to
-/// `out` (cleared first) as f64; returns their total and the support's size. Sampling finds its
-/// block from these sums.
+/// The portable (baseline / AVX2) [`block_sums_exp_in`].
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn block_sums_exp_in(
+fn block_sums_exp_in_portable(
     values: &[f32],
     lo: f32,
     hi: f32,
@@ -311,11 +313,15 @@ impl CutKey {
     }
 }
 
-/// `e[i] = exp(v - max)` in the support and 0 outside; returns `(sum e, sum e (v - max))` (the
-/// normaliser, and with it the entropy). Computed once per row, these weights serve the cut
-/// search, the other adaptors and the sampler without another exponential.
+/// The portable (baseline / AVX2) [`exp_weights_in`].
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32]) -> (f32, f32) {
+fn exp_weights_in_portable(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    e: &mut [f32],
+) -> (f32, f32) {
     let mut acc = [0.0f32; LANES];
     let mut acc_x = [0.0f32; LANES];
     let done = values.len() / LANES * LANES;
@@ -407,9 +413,9 @@ fn mass_at_or_below(
     [sum(&m0), sum(&m1), sum(&m2), sum(&m3)]
 }
 
-/// [`mass_at_or_below`] for top-p's key (`-v`).
+/// The portable (baseline / AVX2) [`nucleus_mass_at_or_below`].
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn nucleus_mass_at_or_below(
+fn nucleus_mass_at_or_below_portable(
     values: &[f32],
     e: &[f32],
     lo: f32,
@@ -548,9 +554,9 @@ pub fn gather_at_least(values: &[f32], floor: f32, hi: f32, out: &mut Vec<f32>) 
     }
 }
 
-/// Like [`block_sums_exp_in`], from precomputed weights.
+/// The portable (baseline / AVX2) [`block_sums_weights_in`].
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn block_sums_weights_in(
+fn block_sums_weights_in_portable(
     values: &[f32],
     e: &[f32],
     lo: f32,
@@ -581,6 +587,70 @@ pub fn block_sums_weights_in(
         total += s;
     }
     (total, count.iter().map(|&c| c as usize).sum())
+}
+
+/// Sums of `exp(v - max)` over the support in consecutive blocks of `block` entries, appended to
+/// `out` (cleared first) as f64; returns their total and the support's size. Sampling finds its
+/// block from these sums.
+pub fn block_sums_exp_in(
+    values: &[f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    block: usize,
+    out: &mut Vec<f64>,
+) -> (f64, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present
+        return unsafe { avx512::block_sums_exp_in(values, lo, hi, max, block, out) };
+    }
+    block_sums_exp_in_portable(values, lo, hi, max, block, out)
+}
+
+/// `e[i] = exp(v - max)` in the support and 0 outside; returns `(sum e, sum e (v - max))` (the
+/// normaliser, and with it the entropy). Computed once per row, these weights serve the cut
+/// search, the other adaptors and the sampler without another exponential.
+pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present; the kernel checks the lengths
+        return unsafe { avx512::exp_weights_in(values, lo, hi, max, e) };
+    }
+    exp_weights_in_portable(values, lo, hi, max, e)
+}
+
+/// For each threshold `t[j]`: the weight of the support tokens with `-v <= t[j]` (top-p's key).
+pub fn nucleus_mass_at_or_below(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    t: &[f32; 4],
+) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present; the kernel checks the lengths
+        return unsafe { avx512::nucleus_mass_at_or_below(values, e, lo, hi, t) };
+    }
+    nucleus_mass_at_or_below_portable(values, e, lo, hi, t)
+}
+
+/// Like [`block_sums_exp_in`], from precomputed weights.
+pub fn block_sums_weights_in(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    block: usize,
+    out: &mut Vec<f64>,
+) -> (f64, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present; the kernel checks the lengths
+        return unsafe { avx512::block_sums_weights_in(values, e, lo, hi, block, out) };
+    }
+    block_sums_weights_in_portable(values, e, lo, hi, block, out)
 }
 
 #[cfg(test)]
@@ -633,6 +703,55 @@ mod tests {
         assert_eq!(count, n);
         assert_eq!(blocks.len(), 11);
         assert!((total - want).abs() / want < 1e-5);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_kernels_are_bit_identical_to_the_portable_ones() {
+        if !avx512::available() {
+            return;
+        }
+        let mut state = 99u64;
+        for n in [1usize, 15, 16, 17, 1000, 4099] {
+            let values: Vec<f32> = (0..n)
+                .map(|i| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let u = (state >> 40) as f32 / (1u64 << 24) as f32;
+                    if i % 97 == 5 {
+                        f32::NEG_INFINITY
+                    } else {
+                        (u - 0.5) * 60.0
+                    }
+                })
+                .collect();
+            let (m, _) = max_count_in(&values, f32::MIN, f32::MAX);
+            for (lo, hi) in [(f32::MIN, f32::MAX), (m - 3.0, m), (-5.0, 7.0)] {
+                let (mut e1, mut e2) = (vec![0.0; n], vec![0.0; n]);
+                let a = exp_weights_in_portable(&values, lo, hi, m, &mut e1);
+                let b = unsafe { avx512::exp_weights_in(&values, lo, hi, m, &mut e2) };
+                assert_eq!(
+                    (a.0.to_bits(), a.1.to_bits()),
+                    (b.0.to_bits(), b.1.to_bits())
+                );
+                assert!(e1.iter().zip(&e2).all(|(x, y)| x.to_bits() == y.to_bits()));
+                let t = [-m + 0.5, -m + 2.0, -m + 9.0, -m + 30.0];
+                let a = nucleus_mass_at_or_below_portable(&values, &e1, lo, hi, &t);
+                let b = unsafe { avx512::nucleus_mass_at_or_below(&values, &e1, lo, hi, &t) };
+                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+                let (mut o1, mut o2) = (Vec::new(), Vec::new());
+                let a = block_sums_weights_in_portable(&values, &e1, lo, hi, 512, &mut o1);
+                let b =
+                    unsafe { avx512::block_sums_weights_in(&values, &e1, lo, hi, 512, &mut o2) };
+                assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1));
+                assert_eq!(o1, o2);
+                let a = block_sums_exp_in_portable(&values, lo, hi, m, 512, &mut o1);
+                let b = unsafe { avx512::block_sums_exp_in(&values, lo, hi, m, 512, &mut o2) };
+                assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1));
+                assert_eq!(o1, o2);
+            }
+        }
     }
 
     #[test]
