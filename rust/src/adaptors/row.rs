@@ -295,15 +295,24 @@ impl<'a> Row<'a> {
                 break;
             }
             let next = if k_hi.is_finite() {
-                // Guess the cut by interpolating the mass linearly across the bracket and probe
-                // closely around the guess; when a guess did not shrink the bracket 4x, split
-                // it evenly instead.
+                // Guess where the cut lies in the bracket and probe around the guess; when a
+                // guess did not shrink the bracket 4x, split it evenly instead. For top-p a
+                // token's weight falls as e^-key across the bracket, so with evenly spread
+                // tokens the mass up to `anchor + x` grows like 1 - e^-x: invert that; typical's
+                // gaps carry no such law, so its guess is linear.
                 let guessing_works = width <= last_width / 4.0;
                 last_width = width;
-                let share = ((target - below) / (mass_hi - below)).clamp(0.0, 1.0) as f32;
-                let guess = anchor + width * share;
+                let share = ((target - below) / (mass_hi - below)).clamp(0.0, 1.0);
+                let offset = match key {
+                    CutKey::Nucleus => {
+                        let span = 1.0 - (-(width as f64)).exp();
+                        (-(1.0 - share * span).ln()) as f32
+                    }
+                    CutKey::Typical { .. } => width * share as f32,
+                };
+                let guess = anchor + offset;
                 let (inner_lo, inner_hi) = (anchor + width * 0.005, k_hi - width * 0.005);
-                let probes = [-0.08f32, -0.025, 0.025, 0.08]
+                let probes = [-0.15f32, -0.03, 0.03, 0.15]
                     .map(|d| (guess + width * d).clamp(inner_lo, inner_hi));
                 if guessing_works && probes.windows(2).all(|p| p[0] < p[1]) {
                     probes
