@@ -425,9 +425,9 @@ fn nucleus_mass_at_or_below_portable(
     mass_at_or_below(values, e, lo, hi, t, |v| -v)
 }
 
-/// [`mass_at_or_below`] for typical's gap.
+/// The portable (baseline / AVX2) [`typical_mass_at_or_below`].
 #[multiversion(targets("x86_64+avx2+fma"))]
-pub fn typical_mass_at_or_below(
+fn typical_mass_at_or_below_portable(
     values: &[f32],
     e: &[f32],
     lo: f32,
@@ -636,6 +636,23 @@ pub fn nucleus_mass_at_or_below(
     nucleus_mass_at_or_below_portable(values, e, lo, hi, t)
 }
 
+/// For each threshold `t[j]`: the weight of the support tokens whose typical gap is `<= t[j]`.
+pub fn typical_mass_at_or_below(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    t: &[f32; 4],
+    gap: (f32, f32, f32),
+) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present; the kernel checks the lengths
+        return unsafe { avx512::typical_mass_at_or_below(values, e, lo, hi, t, gap) };
+    }
+    typical_mass_at_or_below_portable(values, e, lo, hi, t, gap)
+}
+
 /// Like [`block_sums_exp_in`], from precomputed weights.
 pub fn block_sums_weights_in(
     values: &[f32],
@@ -739,6 +756,11 @@ mod tests {
                 let t = [-m + 0.5, -m + 2.0, -m + 9.0, -m + 30.0];
                 let a = nucleus_mass_at_or_below_portable(&values, &e1, lo, hi, &t);
                 let b = unsafe { avx512::nucleus_mass_at_or_below(&values, &e1, lo, hi, &t) };
+                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+                let gap = (m, 3.1f32, 1.7f32);
+                let tg = [0.1f32, 1.0, 2.5, 9.0];
+                let a = typical_mass_at_or_below_portable(&values, &e1, lo, hi, &tg, gap);
+                let b = unsafe { avx512::typical_mass_at_or_below(&values, &e1, lo, hi, &tg, gap) };
                 assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
                 let (mut o1, mut o2) = (Vec::new(), Vec::new());
                 let a = block_sums_weights_in_portable(&values, &e1, lo, hi, 512, &mut o1);

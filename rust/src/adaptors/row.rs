@@ -497,6 +497,26 @@ impl<'a> Row<'a> {
         from_ordered(hi_key)
     }
 
+    /// The highest value `c` in `[bottom, hi]` for which `keep(c)` holds, given that `keep` is
+    /// monotone the other way (true up to some value, false above it) and `keep(bottom)` holds.
+    pub fn highest_satisfying(&self, bottom: f32, keep: impl Fn(f32) -> bool) -> f32 {
+        let mut lo_key = ordered(bottom);
+        let mut hi_key = ordered(self.hi);
+        if keep(self.hi) {
+            return self.hi;
+        }
+        // invariant: keep(lo_key) true, keep(hi_key) false
+        while hi_key - lo_key > 1 {
+            let mid = lo_key + (hi_key - lo_key) / 2;
+            if keep(from_ordered(mid)) {
+                lo_key = mid;
+            } else {
+                hi_key = mid;
+            }
+        }
+        from_ordered(lo_key)
+    }
+
     /// Gather `(key(v), weight(v))` for the support into the pair buffer; returns the buffer.
     pub fn gather_pairs(&mut self, mut f: impl FnMut(f32) -> (f32, f32)) -> &mut Vec<(f32, f32)> {
         let (lo, hi) = (self.lo, self.hi);

@@ -36,30 +36,45 @@ impl Typical {
         let cut = row
             .weighted_cut(key, |total| total * mass)
             .unwrap_or(f32::INFINITY);
-        // min_keep protects the most typical tokens: the min_keep smallest gaps (ties too)
-        let count = row.count();
-        let protected = if self.min_keep >= count {
-            f32::INFINITY
+        // min_keep protects the most typical tokens: the min_keep smallest gaps (ties too). One
+        // never binds: the cut is at least the smallest gap of the support.
+        let protected = if self.min_keep == 1 {
+            f32::NEG_INFINITY
         } else {
             let gaps = row.gather_pairs(|v| (-surprise_gap(v), 0.0));
             let mut keys: Vec<f32> = gaps.iter().map(|&(k, _)| k).collect();
-            -super::select::kth_largest(&mut keys, self.min_keep)
+            if self.min_keep >= keys.len() {
+                f32::INFINITY
+            } else {
+                -super::select::kth_largest(&mut keys, self.min_keep)
+            }
         };
         let cut = cut.max(protected);
         if cut == f32::INFINITY {
             return;
         }
-        // the kept set {s <= cut} is a band of values: find its ends
+        // {s <= cut} is a band of values around the vertex where s = 0 (s falls before it and
+        // rises after, in float32 too): find its ends by bisection on each side
         let (lo, hi) = row.bounds();
-        let (mut band_lo, mut band_hi) = (f32::INFINITY, f32::NEG_INFINITY);
-        for &v in row.values() {
-            if v >= lo && v <= hi && surprise_gap(v) <= cut {
-                band_lo = band_lo.min(v);
-                band_hi = band_hi.max(v);
+        let vertex = ((max + log_sum) - entropy).clamp(lo, hi);
+        let kept = |v: f32| surprise_gap(v) <= cut;
+        if kept(vertex) {
+            let band_lo = row.lowest_satisfying(vertex, kept);
+            let band_hi = row.highest_satisfying(vertex, kept);
+            row.keep_at_least(band_lo);
+            row.keep_at_most(band_hi);
+        } else {
+            // the float32 vertex missed a band narrower than rounding: find its ends by a pass
+            let (mut band_lo, mut band_hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for &v in row.values() {
+                if v >= lo && v <= hi && kept(v) {
+                    band_lo = band_lo.min(v);
+                    band_hi = band_hi.max(v);
+                }
             }
+            row.keep_at_least(band_lo);
+            row.keep_at_most(band_hi);
         }
-        row.keep_at_least(band_lo);
-        row.keep_at_most(band_hi);
     }
 }
 

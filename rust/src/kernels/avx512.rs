@@ -227,3 +227,54 @@ pub unsafe fn block_sums_exp_in(
     }
     (total, count)
 }
+
+/// [`super::typical_mass_at_or_below`], with typical's gap computed as
+/// [`super::typical_gap`] does (negation and absolute value are exact bit operations).
+///
+/// # Safety
+/// The CPU must support AVX-512F ([`available`]); `e.len() >= values.len()`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn typical_mass_at_or_below(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    t: &[f32; 4],
+    (max, log_sum, entropy): (f32, f32, f32),
+) -> [f64; 4] {
+    assert!(e.len() >= values.len());
+    let done = values.len() / LANES * LANES;
+    let (vlo, vhi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+    let (vmax, vls, vent) = (
+        _mm512_set1_ps(max),
+        _mm512_set1_ps(log_sum),
+        _mm512_set1_ps(entropy),
+    );
+    let sign = _mm512_set1_epi32(i32::MIN);
+    let thresholds = t.map(|tj| _mm512_set1_ps(tj));
+    let mut m = [_mm512_setzero_ps(); 4];
+    for i in (0..done).step_by(LANES) {
+        // SAFETY: i + 16 <= done <= values.len() <= e.len()
+        let v = unsafe { _mm512_loadu_ps(values.as_ptr().add(i)) };
+        let w = unsafe { _mm512_loadu_ps(e.as_ptr().add(i)) };
+        let keep = support_mask(v, vlo, vhi);
+        let inner = _mm512_sub_ps(_mm512_sub_ps(v, vmax), vls);
+        let negated = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(inner), sign));
+        let d = _mm512_sub_ps(negated, vent);
+        let gap = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(d)));
+        for j in 0..4 {
+            let below = keep & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(gap, thresholds[j]);
+            m[j] = _mm512_add_ps(m[j], _mm512_maskz_mov_ps(below, w));
+        }
+    }
+    let mut m = m.map(|x| lanes(x));
+    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
+        if in_support(v, lo, hi) {
+            let k = super::typical_gap(v, max, log_sum, entropy);
+            for j in 0..4 {
+                m[j][0] += if k <= t[j] { w } else { 0.0 };
+            }
+        }
+    }
+    m.map(|lanes| lanes.iter().map(|&x| x as f64).sum::<f64>())
+}
