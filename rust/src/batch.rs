@@ -178,16 +178,7 @@ fn check_out_len(len: usize, logits: Logits) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adaptors::Adaptor;
-    use crate::test_util::{apply as apply_one, random_row, Rng};
-
-    fn chain(spec: &[(&str, f64)]) -> Chain {
-        Chain::new(
-            spec.iter()
-                .map(|&(name, value)| Adaptor::from_name(name, value, 1).unwrap())
-                .collect(),
-        )
-    }
+    use crate::test_util::{apply as apply_one, chain, random_row, Rng};
 
     fn block(rows: &[Vec<f32>]) -> Vec<f32> {
         rows.iter().flatten().copied().collect()

@@ -125,16 +125,8 @@ fn inverse_cdf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adaptors::{Adaptor, Chain, Scratch};
-    use crate::test_util::{apply, random_row, softmax, Rng};
-
-    fn chain(spec: &[(&str, f64)]) -> Chain {
-        Chain::new(
-            spec.iter()
-                .map(|&(name, value)| Adaptor::from_name(name, value, 1).unwrap())
-                .collect(),
-        )
-    }
+    use crate::adaptors::{Chain, Scratch};
+    use crate::test_util::{apply, chain, random_row, softmax, Rng};
 
     /// Draw `n` tokens from copies of one row, one stream per copy, in one batch.
     fn draw_many(z: &[f32], c: &Chain, n: usize, seed: u64) -> Vec<Draw> {

@@ -89,17 +89,9 @@ pub fn score_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adaptors::{Adaptor, Scratch};
+    use crate::adaptors::Scratch;
     use crate::batch;
-    use crate::test_util::{random_row, softmax, Rng};
-
-    fn chain(spec: &[(&str, f64)]) -> Chain {
-        Chain::new(
-            spec.iter()
-                .map(|&(name, value)| Adaptor::from_name(name, value, 1).unwrap())
-                .collect(),
-        )
-    }
+    use crate::test_util::{chain, random_row, softmax, Rng};
 
     /// Score every token of every row (targets cycle through the vocabulary one row per target).
     fn score_all(z: &[f32], c: &Chain) -> Vec<TokenScore> {

@@ -108,6 +108,15 @@ pub fn protected(z: &[f32], min_keep: usize) -> Vec<bool> {
     z.iter().map(|&x| x.is_finite() && x >= kth).collect()
 }
 
+/// A chain from `(name, value)` pairs, each with `min_tokens_to_keep = 1`.
+pub fn chain(spec: &[(&str, f64)]) -> Chain {
+    Chain::new(
+        spec.iter()
+            .map(|&(name, value)| crate::adaptors::Adaptor::from_name(name, value, 1).unwrap())
+            .collect(),
+    )
+}
+
 /// Run a chain on one (valid) row: the adapted row.
 pub fn apply(chain: &Chain, z: &[f32]) -> Vec<f32> {
     let mut scratch = Scratch::new();

@@ -91,15 +91,9 @@ fn row_problem(row: usize, problem: RowProblem) -> Error {
 mod tests {
     use super::*;
     use crate::adaptors::{Scratch, Temperature, TopK, TopNSigma, TopP, ADAPTOR_NAMES};
-    use crate::test_util::{apply, dyadic_row, indices, kept_by_chain, random_row, softmax, Rng};
-
-    fn chain(spec: &[(&str, f64)]) -> Chain {
-        Chain::new(
-            spec.iter()
-                .map(|&(name, value)| Adaptor::from_name(name, value, 1).unwrap())
-                .collect(),
-        )
-    }
+    use crate::test_util::{
+        apply, chain, dyadic_row, indices, kept_by_chain, random_row, softmax, Rng,
+    };
 
     fn log_probs(chain: &Chain, z: &[f32]) -> Vec<f32> {
         let mut scratch = Scratch::new();

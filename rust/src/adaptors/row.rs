@@ -480,41 +480,21 @@ impl<'a> Row<'a> {
     /// ordered bit patterns of f32, so `c` is exact: the tokens with `v >= c` are exactly those
     /// for which the rule holds.
     pub fn lowest_satisfying(&self, top: f32, keep: impl Fn(f32) -> bool) -> f32 {
-        let mut lo_key = ordered(self.lo);
-        let mut hi_key = ordered(top);
         if keep(self.lo) {
             return self.lo;
         }
-        // invariant: keep(lo_key) false, keep(hi_key) true
-        while hi_key - lo_key > 1 {
-            let mid = lo_key + (hi_key - lo_key) / 2;
-            if keep(from_ordered(mid)) {
-                hi_key = mid;
-            } else {
-                lo_key = mid;
-            }
-        }
-        from_ordered(hi_key)
+        // the boundary between `lo` (false) and `top` (true): the true side
+        from_ordered(boundary(ordered(self.lo), ordered(top), |k| !keep(from_ordered(k))).1)
     }
 
     /// The highest value `c` in `[bottom, hi]` for which `keep(c)` holds, given that `keep` is
     /// monotone the other way (true up to some value, false above it) and `keep(bottom)` holds.
     pub fn highest_satisfying(&self, bottom: f32, keep: impl Fn(f32) -> bool) -> f32 {
-        let mut lo_key = ordered(bottom);
-        let mut hi_key = ordered(self.hi);
         if keep(self.hi) {
             return self.hi;
         }
-        // invariant: keep(lo_key) true, keep(hi_key) false
-        while hi_key - lo_key > 1 {
-            let mid = lo_key + (hi_key - lo_key) / 2;
-            if keep(from_ordered(mid)) {
-                lo_key = mid;
-            } else {
-                hi_key = mid;
-            }
-        }
-        from_ordered(lo_key)
+        // the boundary between `bottom` (true) and `hi` (false): the true side
+        from_ordered(boundary(ordered(bottom), ordered(self.hi), |k| keep(from_ordered(k))).0)
     }
 
     /// Gather `(key(v), weight(v))` for the support into the pair buffer; returns the buffer.
@@ -536,6 +516,20 @@ impl<'a> Row<'a> {
         );
         pairs
     }
+}
+
+/// Bisect integer keys: given `first(lo)` and `!first(hi)` for a predicate that holds up to a
+/// point and then fails, the adjacent pair `(last holding, first failing)`.
+fn boundary(mut lo: i64, mut hi: i64, first: impl Fn(i64) -> bool) -> (i64, i64) {
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if first(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo, hi)
 }
 
 /// f32 -> i64 preserving order (for finite values and infinities).
