@@ -1,13 +1,27 @@
 """Type stubs for the Rust extension ``tradeoff._core`` (kept by hand; checked by mypy.stubtest)."""
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "Chain",
+    "apply",
+    "sample",
+    "score_tokens",
+    "set_num_threads",
+    "get_num_threads",
+    "ADAPTOR_NAMES",
+    "__version__",
+]
 
 __version__: str
 ADAPTOR_NAMES: list[str]
 
+@final
 class Chain:
-    def __init__(self, adaptors: list[tuple[str, float, int]]) -> None: ...
+    def __new__(cls, adaptors: list[tuple[str, float, int]]) -> Chain: ...
     def __len__(self) -> int: ...
 
 def apply(
