@@ -4,7 +4,9 @@
 //! values that straddles the cut is kept whole (transformers keeps a part of it chosen by torch's
 //! sort order, which is not stable), so a token's fate never depends on its index.
 //!
-//! The cut is found without sorting: a weighted quickselect over the candidates.
+//! The cut is found without sorting: vectorised passes narrow a bracket of values around it
+//! ([`Row::weighted_cut`]), then a weighted quickselect among the few tokens left decides it
+//! exactly.
 
 use super::{check_range, protected_from, Row};
 use crate::error::Result;
