@@ -232,7 +232,8 @@ impl<'a> Row<'a> {
     pub fn weighted_cut(&mut self, key: CutKey, target_of: impl Fn(f64) -> f64) -> Option<f32> {
         // keys are in nats: a bracket this narrow holds few tokens on any real row
         const NARROW: f32 = 0.05;
-        const FEW: f64 = 2048.0;
+        // gathering a token costs about as much as 1/64 of a pass over the row
+        let few = (self.raw.len() as f64 / 64.0).clamp(64.0, 2048.0);
         const MAX_PASSES: usize = 8;
         let (w_max, total, _) = self.weight_moments();
         let total = total as f64;
@@ -291,7 +292,7 @@ impl<'a> Row<'a> {
                 CutKey::Nucleus => (-(k_hi as f64) - w_max as f64).exp(),
                 CutKey::Typical { entropy, .. } => total * (-(entropy as f64) - k_hi as f64).exp(),
             };
-            if width <= NARROW || (mass_hi - below) <= FEW * lightest {
+            if width <= NARROW || (mass_hi - below) <= few * lightest {
                 break;
             }
             let next = if k_hi.is_finite() {
@@ -447,7 +448,8 @@ impl<'a> Row<'a> {
     /// four thresholds at a time) find a threshold with at least `k` tokens above it but not
     /// many more, so that only those are gathered and selected. `f32::MIN` when none is found.
     fn top_k_floor(values: &[f32], lo: f32, hi: f32, max: f32, k: usize) -> f32 {
-        let cap = (8 * k).max(4096) as u32;
+        // gathering a token costs about as much as 1/64 of a counting pass over the row
+        let cap = (4 * k).max(values.len() / 64).max(64) as u32;
         let (mut upper, mut unit) = (max, 1.0f32);
         for _ in 0..12 {
             let t = [1.0f32, 2.0, 4.0, 8.0].map(|d| upper - unit * d);
