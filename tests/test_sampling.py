@@ -103,3 +103,33 @@ def test_sampling_a_token_then_scoring_it_gives_the_same_log_probabilities():
     assert scores.in_support.all()
     np.testing.assert_allclose(scores.logp_adapted, res.logp_adapted, atol=1e-6)
     np.testing.assert_allclose(scores.logp_base, res.logp_base, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_samples_the_same_tokens():
+    # torch's data loaders fork: the worker pool must not be inherited half-alive
+    import os
+
+    chain = AdaptorChain.parse("temperature=0.7,top_p=0.9")
+    streams = np.arange(32, dtype=np.uint64)
+    parent = tradeoff.sample(LOGITS, chain, seed=9, streams=streams).tokens
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only when it draws the same tokens
+        try:
+            child = tradeoff.sample(LOGITS, chain, seed=9, streams=streams).tokens
+            os._exit(0 if np.array_equal(child, parent) else 1)
+        except BaseException:
+            os._exit(2)
+    import time
+
+    deadline = time.monotonic() + 120
+    while True:  # a child stuck on a dead pool would hang: fail instead
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
