@@ -55,6 +55,75 @@ fn in_support(v: f32, lo: f32, hi: f32) -> bool {
     (v >= lo) & (v <= hi)
 }
 
+// The scalar tails below (the entries after the last full group of 16) are shared by the
+// portable kernels and their AVX-512 twins, so both add the remainder into lane 0 the same way.
+
+#[inline(always)]
+fn exp_weights_tail(
+    values: &[f32],
+    e: &mut [f32],
+    lo: f32,
+    hi: f32,
+    max: f32,
+    acc: &mut f32,
+    acc_x: &mut f32,
+) {
+    for (&v, w) in values.iter().zip(e.iter_mut()) {
+        let keep = in_support(v, lo, hi);
+        let x = if keep { v - max } else { 0.0 };
+        *w = if keep { exp_nonpositive(x) } else { 0.0 };
+        *acc += *w;
+        *acc_x += *w * x;
+    }
+}
+
+#[inline(always)]
+fn mass_tail(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    t: &[f32; 4],
+    key: impl Fn(f32) -> f32,
+    m: [&mut f32; 4],
+) {
+    let [m0, m1, m2, m3] = m;
+    for (&v, &w) in values.iter().zip(e) {
+        if in_support(v, lo, hi) {
+            let k = key(v);
+            *m0 += if k <= t[0] { w } else { 0.0 };
+            *m1 += if k <= t[1] { w } else { 0.0 };
+            *m2 += if k <= t[2] { w } else { 0.0 };
+            *m3 += if k <= t[3] { w } else { 0.0 };
+        }
+    }
+}
+
+/// Returns how many of the tail's tokens are in the support.
+#[inline(always)]
+fn block_tail_weights(values: &[f32], e: &[f32], lo: f32, hi: f32, acc: &mut f32) -> usize {
+    let mut count = 0;
+    for (&v, &w) in values.iter().zip(e) {
+        let keep = in_support(v, lo, hi);
+        *acc += if keep { w } else { 0.0 };
+        count += keep as usize;
+    }
+    count
+}
+
+/// Returns how many of the tail's tokens are in the support.
+#[inline(always)]
+fn block_tail_exp(values: &[f32], lo: f32, hi: f32, max: f32, acc: &mut f32) -> usize {
+    let mut count = 0;
+    for &v in values {
+        let e = exp_nonpositive(v - max);
+        let keep = in_support(v, lo, hi);
+        *acc += if keep { e } else { 0.0 };
+        count += keep as usize;
+    }
+    count
+}
+
 /// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
 #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
 #[multiversion(targets("x86_64+avx2+fma"))]
@@ -200,12 +269,7 @@ fn block_sums_exp_in_portable(
                 count[l] += keep as u32;
             }
         }
-        for &v in rest {
-            let e = exp_nonpositive(v - max);
-            let keep = in_support(v, lo, hi);
-            acc[0] += if keep { e } else { 0.0 };
-            count[0] += keep as u32;
-        }
+        count[0] += block_tail_exp(rest, lo, hi, max, &mut acc[0]) as u32;
         let s: f64 = acc.iter().map(|&a| a as f64).sum();
         out.push(s);
         total += s;
@@ -336,13 +400,15 @@ fn exp_weights_in_portable(
             acc_x[l] += w * x;
         }
     }
-    for (&v, w) in values[done..].iter().zip(e[done..].iter_mut()) {
-        let keep = in_support(v, lo, hi);
-        let x = if keep { v - max } else { 0.0 };
-        *w = if keep { exp_nonpositive(x) } else { 0.0 };
-        acc[0] += *w;
-        acc_x[0] += *w * x;
-    }
+    exp_weights_tail(
+        &values[done..],
+        &mut e[done..],
+        lo,
+        hi,
+        max,
+        &mut acc[0],
+        &mut acc_x[0],
+    );
     (acc.iter().sum(), acc_x.iter().sum())
 }
 
@@ -400,15 +466,8 @@ fn mass_at_or_below(
         }
     }
     let done = values.len() / LANES * LANES;
-    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
-        if in_support(v, lo, hi) {
-            let k = key(v);
-            m0[0] += if k <= t[0] { w } else { 0.0 };
-            m1[0] += if k <= t[1] { w } else { 0.0 };
-            m2[0] += if k <= t[2] { w } else { 0.0 };
-            m3[0] += if k <= t[3] { w } else { 0.0 };
-        }
-    }
+    let lane0 = [&mut m0[0], &mut m1[0], &mut m2[0], &mut m3[0]];
+    mass_tail(&values[done..], &e[done..], lo, hi, t, key, lane0);
     let sum = |m: &[f32; LANES]| m.iter().map(|&x| x as f64).sum::<f64>();
     [sum(&m0), sum(&m1), sum(&m2), sum(&m3)]
 }
@@ -577,11 +636,7 @@ fn block_sums_weights_in_portable(
             }
         }
         let done = vb.len() / LANES * LANES;
-        for (&v, &w) in vb[done..].iter().zip(&eb[done..]) {
-            let keep = in_support(v, lo, hi);
-            acc[0] += if keep { w } else { 0.0 };
-            count[0] += keep as u32;
-        }
+        count[0] += block_tail_weights(&vb[done..], &eb[done..], lo, hi, &mut acc[0]) as u32;
         let s: f64 = acc.iter().map(|&a| a as f64).sum();
         out.push(s);
         total += s;

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{exp_nonpositive, in_support, LANES};
+use super::{block_tail_exp, block_tail_weights, exp_weights_tail, mass_tail, LANES};
 
 /// Whether this CPU runs these kernels (detected once, then cached by std).
 #[inline]
@@ -94,13 +94,15 @@ pub unsafe fn exp_weights_in(
         acc_x = _mm512_add_ps(acc_x, _mm512_mul_ps(w, x));
     }
     let (mut acc, mut acc_x) = (lanes(acc), lanes(acc_x));
-    for (&v, w) in values[done..].iter().zip(e[done..].iter_mut()) {
-        let keep = in_support(v, lo, hi);
-        let x = if keep { v - max } else { 0.0 };
-        *w = if keep { exp_nonpositive(x) } else { 0.0 };
-        acc[0] += *w;
-        acc_x[0] += *w * x;
-    }
+    exp_weights_tail(
+        &values[done..],
+        &mut e[done..],
+        lo,
+        hi,
+        max,
+        &mut acc[0],
+        &mut acc_x[0],
+    );
     (acc.iter().sum(), acc_x.iter().sum())
 }
 
@@ -133,14 +135,16 @@ pub unsafe fn nucleus_mass_at_or_below(
         }
     }
     let mut m = m.map(|x| lanes(x));
-    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
-        if in_support(v, lo, hi) {
-            let k = -v;
-            for j in 0..4 {
-                m[j][0] += if k <= t[j] { w } else { 0.0 };
-            }
-        }
-    }
+    let [m0, m1, m2, m3] = &mut m;
+    mass_tail(
+        &values[done..],
+        &e[done..],
+        lo,
+        hi,
+        t,
+        |v| -v,
+        [&mut m0[0], &mut m1[0], &mut m2[0], &mut m3[0]],
+    );
     m.map(|lanes| lanes.iter().map(|&x| x as f64).sum::<f64>())
 }
 
@@ -174,11 +178,7 @@ pub unsafe fn block_sums_weights_in(
             count += keep.count_ones() as usize;
         }
         let mut acc = lanes(acc);
-        for (&v, &w) in vb[done..].iter().zip(&eb[done..]) {
-            let keep = in_support(v, lo, hi);
-            acc[0] += if keep { w } else { 0.0 };
-            count += keep as usize;
-        }
+        count += block_tail_weights(&vb[done..], &eb[done..], lo, hi, &mut acc[0]);
         let s: f64 = acc.iter().map(|&a| a as f64).sum();
         out.push(s);
         total += s;
@@ -215,12 +215,7 @@ pub unsafe fn block_sums_exp_in(
             count += keep.count_ones() as usize;
         }
         let mut acc = lanes(acc);
-        for &v in &vb[done..] {
-            let e = exp_nonpositive(v - max);
-            let keep = in_support(v, lo, hi);
-            acc[0] += if keep { e } else { 0.0 };
-            count += keep as usize;
-        }
+        count += block_tail_exp(&vb[done..], lo, hi, max, &mut acc[0]);
         let s: f64 = acc.iter().map(|&a| a as f64).sum();
         out.push(s);
         total += s;
@@ -268,13 +263,16 @@ pub unsafe fn typical_mass_at_or_below(
         }
     }
     let mut m = m.map(|x| lanes(x));
-    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
-        if in_support(v, lo, hi) {
-            let k = super::typical_gap(v, max, log_sum, entropy);
-            for j in 0..4 {
-                m[j][0] += if k <= t[j] { w } else { 0.0 };
-            }
-        }
-    }
+    let [m0, m1, m2, m3] = &mut m;
+    let gap = |v| super::typical_gap(v, max, log_sum, entropy);
+    mass_tail(
+        &values[done..],
+        &e[done..],
+        lo,
+        hi,
+        t,
+        gap,
+        [&mut m0[0], &mut m1[0], &mut m2[0], &mut m3[0]],
+    );
     m.map(|lanes| lanes.iter().map(|&x| x as f64).sum::<f64>())
 }
