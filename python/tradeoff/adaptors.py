@@ -378,14 +378,11 @@ class _Rows:
         return self.array.shape[0]
 
 
-def _core_chains(chains: Any, rows: int) -> list:
+def _core_chains(chains: Any) -> list:
     if isinstance(chains, (AdaptorChain, str, Adaptor)):
         return [AdaptorChain.coerce(chains)._core]
     if isinstance(chains, Sequence):
-        if len(chains) != rows:
-            raise ValueError(
-                f"`chains` has {len(chains)} entries; give one chain, or one per row ({rows})"
-            )
+        # the core checks the count (one, or one per row)
         cache: dict[int, Any] = {}
         out = []
         for c in chains:
@@ -474,7 +471,7 @@ def sample(
         steps: one integer for all rows or one per row (e.g. the decoding step).
     """
     rows = _Rows.of(logits)
-    core_chains = _core_chains(chains, rows.n)
+    core_chains = _core_chains(chains)
     seed = _check_seed(seed)
     if streams is None:
         streams = np.arange(rows.n, dtype=np.uint64)
@@ -499,7 +496,7 @@ def score_tokens(logits: Any, targets: Any, chains: Any) -> ScoreResult:
     adapted support) and ``in_support``. Agrees with ``chain.log_probs(logits)`` at the targets.
     """
     rows = _Rows.of(logits)
-    core_chains = _core_chains(chains, rows.n)
+    core_chains = _core_chains(chains)
     if _is_torch(targets):
         targets = targets.detach().cpu().numpy()
     tarr = np.asarray(targets)

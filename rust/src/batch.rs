@@ -55,7 +55,7 @@ impl<'a> Chains<'a> {
             return Err(Error::argument(
                 "chains",
                 format!(
-                    "has {} chains; give one chain, or one per row ({rows})",
+                    "has {} entries; give one chain, or one per row ({rows})",
                     chains.len()
                 ),
             ));

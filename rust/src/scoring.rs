@@ -64,13 +64,6 @@ pub fn score_row(
     target: usize,
 ) -> std::result::Result<TokenScore, RowProblem> {
     chain.narrow(row)?;
-    let (base_max, base_sum) = row.base_stats();
-    let raw_value = row.raw_value(target);
-    let logp_base = if raw_value == f32::NEG_INFINITY {
-        f64::NEG_INFINITY
-    } else {
-        (raw_value - base_max) as f64 - (base_sum as f64).ln()
-    };
     let value = row.values()[target];
     let in_support = row.contains(value);
     let logp_adapted = if in_support {
@@ -78,6 +71,14 @@ pub fn score_row(
         (value - max) as f64 - (row.sum_exp() as f64).ln()
     } else {
         f64::NEG_INFINITY
+    };
+    // after the adapted normaliser: for an unchanged row (ancestral) it is the raw one too
+    let (base_max, base_sum) = row.base_stats();
+    let raw_value = row.raw_value(target);
+    let logp_base = if raw_value == f32::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else {
+        (raw_value - base_max) as f64 - (base_sum as f64).ln()
     };
     Ok(TokenScore {
         logp_base,

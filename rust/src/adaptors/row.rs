@@ -93,11 +93,7 @@ impl<'a> Row<'a> {
 
     /// The current values (raw, or scaled by the temperatures seen so far).
     pub fn values(&self) -> &[f32] {
-        if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        }
+        current(self.raw, &self.scratch.scaled, self.scaled)
     }
 
     /// The raw (unscaled) logit of a token.
@@ -204,11 +200,7 @@ impl<'a> Row<'a> {
             }
         }
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
+        let values = current(self.raw, &self.scratch.scaled, self.scaled);
         let (sum, moment) = if self.weights_max == Some(max) {
             kernels::weight_moments_in(values, &self.scratch.weights, lo, hi, max)
         } else {
@@ -242,11 +234,7 @@ impl<'a> Row<'a> {
             return None;
         }
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
+        let values = current(self.raw, &self.scratch.scaled, self.scaled);
         let weights = &self.scratch.weights;
         // the bracket (k_lo, k_hi] holds the cut; `below` and `mass_hi` are the weights with
         // key <= k_lo and key <= k_hi
@@ -365,11 +353,7 @@ impl<'a> Row<'a> {
     pub(crate) fn sampling_view(&mut self) -> (&[f32], Option<&[f32]>, &mut Vec<f64>) {
         let max = self.max();
         let usable = self.weights_max == Some(max);
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
+        let values = current(self.raw, &self.scratch.scaled, self.scaled);
         let weights = usable.then_some(&self.scratch.weights[..]);
         (values, weights, &mut self.scratch.blocks)
     }
@@ -433,11 +417,7 @@ impl<'a> Row<'a> {
         }
         let max = self.max();
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
+        let values = current(self.raw, &self.scratch.scaled, self.scaled);
         let keys = &mut self.scratch.keys;
         let floor = Self::top_k_floor(values, lo, hi, max, k);
         kernels::gather_at_least(values, lo.max(floor), hi, keys);
@@ -502,11 +482,7 @@ impl<'a> Row<'a> {
     /// Gather `(key(v), weight(v))` for the support into the pair buffer; returns the buffer.
     pub fn gather_pairs(&mut self, mut f: impl FnMut(f32) -> (f32, f32)) -> &mut Vec<(f32, f32)> {
         let (lo, hi) = (self.lo, self.hi);
-        let values: &[f32] = if self.scaled {
-            &self.scratch.scaled
-        } else {
-            self.raw
-        };
+        let values = current(self.raw, &self.scratch.scaled, self.scaled);
         let pairs = &mut self.scratch.pairs;
         pairs.clear();
         pairs.extend(
@@ -517,6 +493,16 @@ impl<'a> Row<'a> {
                 .map(&mut f),
         );
         pairs
+    }
+}
+
+/// The current values, raw or scaled. A function of the two fields rather than a method, so
+/// that callers can borrow the other scratch buffers mutably alongside.
+fn current<'b>(raw: &'b [f32], scaled: &'b [f32], is_scaled: bool) -> &'b [f32] {
+    if is_scaled {
+        scaled
+    } else {
+        raw
     }
 }
 
