@@ -8,9 +8,13 @@ The adaptor engine (this package's foundation) lives in Rust and is exposed here
 >>> kept = np.isfinite(chain.apply(logits))
 >>> draw = tradeoff.sample(logits, chain, seed=0, streams=[0], steps=0)
 
+Corpus statistics (correlations, bootstrap, the IMH correction, resampled corpora) are in
+:mod:`tradeoff.stats`.
+
 Nothing here imports torch or transformers; torch tensors are accepted when torch is installed.
 """
 
+from . import stats
 from ._core import __version__, get_num_threads, set_num_threads
 from .adaptors import (
     ADAPTOR_CLASSES,
@@ -53,4 +57,5 @@ __all__ = [
     "sample",
     "score_tokens",
     "set_num_threads",
+    "stats",
 ]

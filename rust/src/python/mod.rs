@@ -16,6 +16,8 @@ use crate::error::Error;
 use crate::sampling::{self, Draw};
 use crate::scoring::{self, TokenScore};
 
+mod stats;
+
 fn to_py(e: Error) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
@@ -213,6 +215,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    stats::register(m)?;
     let names = PyList::new(m.py(), crate::adaptors::ADAPTOR_NAMES)?;
     m.add("ADAPTOR_NAMES", names)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

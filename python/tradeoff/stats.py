@@ -1,0 +1,488 @@
+"""Corpus statistics, computed in the Rust core: correlations with p-values, bootstrap intervals,
+the paper's IMH correction, resampled corpora, ragged reductions and trade-off diagnostics.
+
+Results are small frozen dataclasses with named fields, in the manner of ``scipy.stats``; the
+statistics and p-values match scipy's (scipy is not needed at run time). Every random result is a
+pure function of its ``seed``: the thread count (``tradeoff.set_num_threads``) never changes it.
+
+>>> import numpy as np
+>>> from tradeoff import stats
+>>> x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+>>> round(stats.spearman(x, x**2).statistic, 12)
+1.0
+>>> chain = stats.imh(np.log([1.0, 2.0, 3.0]), np.zeros(3), n_steps=1000, seed=0)
+>>> chain.indices.shape
+(1000,)
+>>> stats.resample_means(x, n_corpora=4, corpus_size=10, seed=0).shape
+(4,)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "BootstrapResult",
+    "ConstantInputWarning",
+    "CorrelationResult",
+    "IMHResult",
+    "ImpliedBetaResult",
+    "LinregressResult",
+    "SimpsonResult",
+    "TradeoffLineResult",
+    "TypicalityResult",
+    "bootstrap_ci",
+    "cramers_v",
+    "effective_sample_size",
+    "imh",
+    "implied_beta",
+    "kendall",
+    "linregress",
+    "pearson",
+    "resample_means",
+    "segment_count",
+    "segment_mean",
+    "segment_sum",
+    "simpson",
+    "spearman",
+    "tradeoff_line",
+    "typicality",
+]
+
+_U32_MAX = np.iinfo(np.uint32).max
+
+
+class ConstantInputWarning(RuntimeWarning):
+    """A column is constant, so its correlation is undefined (the result is NaN, as in scipy)."""
+
+
+# --- input conversion -------------------------------------------------------------------------
+
+
+def _vector(name: str, values: Any) -> np.ndarray:
+    """A contiguous 1-d float64 array, or a TypeError / ValueError naming the argument."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`{name}` must be an array of numbers: {error}") from None
+    if array.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-dimensional, got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
+def _integers(name: str, values: Any, dtype: type, upper: int) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-dimensional, got shape {array.shape}")
+    if array.size and array.dtype.kind not in "iu":
+        raise TypeError(f"`{name}` must hold integers, got dtype {array.dtype}")
+    if array.size:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > upper:
+            bad = low if low < 0 else high
+            raise ValueError(f"`{name}` must hold integers in [0, {upper}], got {bad}")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _size(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be an integer in [0, 2**64), got {seed!r}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"`seed` must be an integer in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+def _warn_if_constant(x: np.ndarray, y: np.ndarray, statistic: float) -> None:
+    if np.isnan(statistic) and (np.all(x == x[0]) or np.all(y == y[0])):
+        warnings.warn(
+            "An input array is constant; the correlation coefficient is not defined.",
+            ConstantInputWarning,
+            stacklevel=3,
+        )
+
+
+# --- correlations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorrelationResult:
+    """A correlation coefficient and its two-sided p-value."""
+
+    statistic: float
+    pvalue: float
+
+
+@dataclass(frozen=True)
+class LinregressResult:
+    """Least-squares line ``y = slope * x + intercept`` (as ``scipy.stats.linregress``)."""
+
+    slope: float
+    intercept: float
+    rvalue: float
+    pvalue: float
+    stderr: float
+    intercept_stderr: float
+
+
+def _correlation(kind: str, x: Any, y: Any) -> CorrelationResult:
+    xs, ys = _vector("x", x), _vector("y", y)
+    statistic, pvalue = getattr(_core, kind)(xs, ys)
+    if xs.size == ys.size and xs.size:
+        _warn_if_constant(xs, ys, statistic)
+    return CorrelationResult(statistic, pvalue)
+
+
+def pearson(x: Any, y: Any) -> CorrelationResult:
+    """Pearson's r; the p-value is exact for bivariate normal data (scipy's ``pearsonr``).
+
+    Needs at least 2 finite pairs; n = 2 gives r = ±1 with p = 1. A constant column gives NaN and
+    a :class:`ConstantInputWarning`.
+    """
+    return _correlation("pearson", x, y)
+
+
+def spearman(x: Any, y: Any) -> CorrelationResult:
+    """Spearman's rho on average ranks (ties share their mean rank), with scipy's t-based
+    p-value (NaN for n = 2, as in scipy). A constant column gives NaN and a warning."""
+    return _correlation("spearman", x, y)
+
+
+def kendall(x: Any, y: Any) -> CorrelationResult:
+    """Kendall's tau-b in O(n log n), with scipy's p-value: exact without ties for n <= 33,
+    otherwise the tie-corrected normal approximation. A constant column gives NaN."""
+    return _correlation("kendall", x, y)
+
+
+def linregress(x: Any, y: Any) -> LinregressResult:
+    """Least-squares regression of ``y`` on ``x`` (``scipy.stats.linregress``); ``stderr`` is the
+    slope's standard error. Raises ``ValueError`` when every ``x`` is the same."""
+    return LinregressResult(*_core.linregress(_vector("x", x), _vector("y", y)))
+
+
+# --- bootstrap --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """An estimate, its bootstrap interval ``[low, high]`` and standard error.
+
+    ``bootstrap_distribution`` holds the statistic of every resample.
+    """
+
+    statistic: float
+    low: float
+    high: float
+    standard_error: float
+    bootstrap_distribution: np.ndarray = field(repr=False)
+
+    @property
+    def confidence_interval(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
+_STATISTICS = ("mean", "mean_difference", "pearson", "spearman", "slope")
+
+
+def bootstrap_ci(
+    x: Any,
+    *,
+    y: Any = None,
+    statistic: str = "mean",
+    n_resamples: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+    method: str = "percentile",
+) -> BootstrapResult:
+    """Bootstrap confidence interval (percentile or BCa, as ``scipy.stats.bootstrap``).
+
+    ``statistic`` is ``"mean"`` of ``x``, or a paired statistic of ``(x, y)`` resampled as pairs:
+    ``"pearson"``, ``"spearman"``, ``"mean_difference"`` (mean of ``x - y``) or ``"slope"`` (of
+    the least-squares line of ``y`` on ``x``). ``method`` is ``"percentile"`` or ``"bca"``
+    (bias-corrected and accelerated; its jackknife costs O(n) except for Spearman, O(n^2)).
+    Resamples run in parallel, each from its own stream of ``seed``, so the result does not
+    depend on the thread count. A resample whose statistic is undefined (a constant resample for
+    a correlation) makes the interval NaN.
+    """
+    if statistic not in _STATISTICS:
+        raise ValueError(f"`statistic` must be one of {_STATISTICS}, got {statistic!r}")
+    method_key = method.lower() if isinstance(method, str) else method
+    if method_key not in ("percentile", "bca"):
+        raise ValueError(f'`method` must be "percentile" or "bca", got {method!r}')
+    n_resamples = _size("n_resamples", n_resamples)
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be in (0, 1), got {level}")
+    xs = _vector("x", x)
+    ys = None if y is None else _vector("y", y)
+    result = _core.bootstrap_ci(xs, ys, statistic, n_resamples, level, _seed(seed), method_key)
+    return BootstrapResult(*result)
+
+
+# --- IMH and resampled corpora ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IMHResult:
+    """An independent Metropolis–Hastings chain over N items.
+
+    ``indices[t]`` is the state (an index into the inputs) after step t; ``ess`` the effective
+    sample size of the log importance weight along the chain (Geyer's initial monotone sequence);
+    ``cramers_v`` Cramér's V of the table of consecutive states, the paper's autocorrelation check
+    (0: consecutive states independent; 1: each state determines the next).
+    """
+
+    indices: np.ndarray = field(repr=False)
+    acceptance_rate: float
+    ess: float
+    cramers_v: float
+
+
+def imh(log_target: Any, log_proposal: Any, *, n_steps: int, seed: int) -> IMHResult:
+    """The paper's IMH correction: proposals uniform with replacement over the N inputs; from
+    state i a proposal j is accepted with probability
+    ``min(1, exp((log_target[j] - log_proposal[j]) - (log_target[i] - log_proposal[i])))``,
+    evaluated in log space (no overflow). The chain starts at a uniform draw. Its long-run
+    frequency of item i is proportional to ``exp(log_target[i] - log_proposal[i])``.
+    """
+    target = _vector("log_target", log_target)
+    proposal = _vector("log_proposal", log_proposal)
+    n_steps = _size("n_steps", n_steps)
+    indices, rate, ess, v = _core.imh(target, proposal, n_steps, _seed(seed))
+    return IMHResult(indices, rate, ess, v)
+
+
+def cramers_v(a: Any, b: Any) -> float:
+    """Cramér's V of the contingency table of two category sequences (non-negative integer codes),
+    without continuity correction, as ``scipy.stats.contingency.association(method="cramer")`` on
+    the table of the categories that occur. NaN when either side has a single category."""
+    return _core.cramers_v(
+        _integers("a", a, np.uint32, _U32_MAX), _integers("b", b, np.uint32, _U32_MAX)
+    )
+
+
+def effective_sample_size(trace: Any) -> float:
+    """Effective sample size of a numeric chain trace (Geyer's initial monotone sequence); NaN for
+    a constant trace."""
+    ess = _core.effective_sample_size(_vector("trace", trace))
+    return float("nan") if ess is None else ess
+
+
+def resample_means(
+    values: Any,
+    *,
+    n_corpora: int,
+    corpus_size: int,
+    seed: int,
+    indices: Any = None,
+) -> np.ndarray:
+    """Means of ``values`` over ``n_corpora`` corpora of ``corpus_size`` draws with replacement.
+
+    ``values`` is ``[N]`` or ``[N, m]`` (m value columns resampled together); the result is
+    ``[n_corpora]`` or ``[n_corpora, m]``. Draws are uniform over the N rows, or over the entries
+    of ``indices`` (e.g. an IMH chain's states) when given. Exact: for large corpora the item
+    counts are drawn as a multinomial (conditional binomials), which has the distribution of the
+    one-by-one draws at a cost independent of ``corpus_size``.
+    """
+    try:
+        table = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`values` must be an array of numbers: {error}") from None
+    if table.ndim not in (1, 2):
+        raise ValueError(f"`values` must be [N] or [N, m], got shape {table.shape}")
+    if table.size == 0:
+        raise ValueError("`values` is empty; it needs at least one row and column")
+    one_column = table.ndim == 1
+    table = np.ascontiguousarray(table.reshape(len(table), -1) if one_column else table)
+    pool = None if indices is None else _integers("indices", indices, np.uint32, _U32_MAX)
+    means = _core.resample_means(
+        table,
+        _size("n_corpora", n_corpora),
+        _size("corpus_size", corpus_size),
+        _seed(seed),
+        pool,
+    )
+    return means[:, 0] if one_column else means
+
+
+# --- ragged reductions ------------------------------------------------------------------------
+
+
+def _offsets(offsets: Any) -> np.ndarray:
+    return _integers("offsets", offsets, np.uint64, np.iinfo(np.int64).max)
+
+
+def segment_sum(values: Any, offsets: Any) -> np.ndarray:
+    """Per-segment sums of a ragged array: segment s is ``values[offsets[s]:offsets[s + 1]]``.
+
+    ``offsets`` starts at 0, never decreases and ends at ``len(values)`` (n_segments + 1 entries),
+    e.g. ``np.concatenate([[0], np.cumsum(n_tokens)])``. ±inf propagate (a -inf token
+    log-probability makes its string's -inf); NaN is an error.
+
+    >>> segment_sum([1.0, 2.0, 3.0, 4.0], [0, 1, 1, 4])
+    array([1., 0., 9.])
+    """
+    return _core.segment_sum(_vector("values", values), _offsets(offsets))
+
+
+def segment_mean(values: Any, offsets: Any) -> np.ndarray:
+    """Per-segment means (NaN for an empty segment); see :func:`segment_sum`."""
+    return _core.segment_mean(_vector("values", values), _offsets(offsets))
+
+
+def segment_count(offsets: Any, n_values: int) -> np.ndarray:
+    """Per-segment lengths, after checking ``offsets`` against ``n_values``."""
+    return _core.segment_count(_offsets(offsets), _size("n_values", n_values, 0)).astype(np.int64)
+
+
+# --- trade-off diagnostics --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TypicalityResult:
+    """Per corpus: its sample entropy ``-mean log p``, the deviation from the reference entropy,
+    and whether it is typical (deviation < tolerance)."""
+
+    entropy: float
+    tolerance: float
+    sample_entropy: np.ndarray = field(repr=False)
+    deviation: np.ndarray = field(repr=False)
+    typical: np.ndarray = field(repr=False)
+
+    @property
+    def fraction_typical(self) -> float:
+        return float(self.typical.mean()) if self.typical.size else float("nan")
+
+
+def typicality(mean_log_probs: Any, entropy: float, *, tolerance: float = 1e-3) -> TypicalityResult:
+    """Split corpora into typical and atypical for a distribution of entropy ``entropy`` (nats):
+    corpus i is typical when ``|entropy + mean_log_probs[i]| < tolerance`` (the paper's toy
+    experiment uses 0.001)."""
+    means = _vector("mean_log_probs", mean_log_probs)
+    h, dev, typical = _core.typicality(means, float(entropy), float(tolerance))
+    return TypicalityResult(float(entropy), float(tolerance), h, dev, typical)
+
+
+@dataclass(frozen=True)
+class SimpsonResult:
+    """String-level correlations pooled, within each group and between group means.
+
+    ``reversal`` is true when the pooled and between-group correlations have opposite signs (the
+    paper's string-level vs corpus-level reversal).
+    """
+
+    pooled: CorrelationResult
+    within: dict[Hashable, CorrelationResult]
+    group_sizes: dict[Hashable, int]
+    group_means: dict[Hashable, tuple[float, float]]
+    between: CorrelationResult
+    reversal: bool
+
+
+def simpson(x: Any, y: Any, groups: Any, *, method: str = "pearson") -> SimpsonResult:
+    """Simpson check of ``x`` against ``y`` with a grouping (e.g. the configuration of each
+    string); ``method`` is ``"pearson"`` or ``"spearman"``. Groups with fewer than two strings or a
+    constant column have a NaN within-group correlation."""
+    xs, ys = _vector("x", x), _vector("y", y)
+    labels = np.asarray(groups)
+    if labels.ndim != 1:
+        raise ValueError(f"`groups` must be 1-dimensional, got shape {labels.shape}")
+    if labels.size != xs.size:
+        raise ValueError(
+            f"`groups` has {labels.size} values but `x` has {xs.size}; "
+            "they must have the same length"
+        )
+    names, codes = np.unique(labels, return_inverse=True)
+    pooled, w_stat, w_p, sizes, mx, my, between, reversal = _core.simpson(
+        xs, ys, np.ascontiguousarray(codes, dtype=np.uint32), method
+    )
+    keys = [n.item() if hasattr(n, "item") else n for n in names]
+    return SimpsonResult(
+        pooled=CorrelationResult(*pooled),
+        within={k: CorrelationResult(s, p) for k, s, p in zip(keys, w_stat, w_p, strict=True)},
+        group_sizes={k: int(n) for k, n in zip(keys, sizes, strict=True)},
+        group_means={k: (a, b) for k, a, b in zip(keys, mx.tolist(), my.tolist(), strict=True)},
+        between=CorrelationResult(*between),
+        reversal=bool(reversal),
+    )
+
+
+@dataclass(frozen=True)
+class TradeoffLineResult:
+    """The corpus-level trade-off line: mean reward regressed on mean prior log-likelihood, with a
+    BCa bootstrap interval of the slope over corpora. For typical corpora of the tilted prior the
+    slope is -beta."""
+
+    regression: LinregressResult
+    slope: BootstrapResult
+
+
+def tradeoff_line(
+    mean_log_prior: Any,
+    mean_reward: Any,
+    *,
+    n_resamples: int = 2_000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> TradeoffLineResult:
+    """Fit the trade-off line across corpora (one point per corpus)."""
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be in (0, 1), got {level}")
+    reg, interval = _core.tradeoff_line(
+        _vector("mean_log_prior", mean_log_prior),
+        _vector("mean_reward", mean_reward),
+        _size("n_resamples", n_resamples),
+        level,
+        _seed(seed),
+    )
+    return TradeoffLineResult(LinregressResult(*reg), BootstrapResult(*interval))
+
+
+@dataclass(frozen=True)
+class ImpliedBetaResult:
+    """The slope of ``log_aligned - log_prior`` on reward (1/beta), with its fit quality."""
+
+    inverse_beta: float
+    beta: float
+    intercept: float
+    r_squared: float
+    stderr: float
+    n: int
+
+
+def implied_beta(
+    log_aligned: Any, log_prior: Any, reward: Any, *, groups: Any = None
+) -> ImpliedBetaResult:
+    """Per string, regress ``log_aligned - log_prior`` on ``reward``: if the aligned model is the
+    prior tilted by the reward, ``log pi = log p + r / beta - log Z``, the slope is 1/beta and
+    R^2 is 1. ``groups`` (e.g. prompt ids; Z depends on the prompt) gives each group its own
+    intercept; then ``intercept`` is NaN."""
+    codes = None
+    if groups is not None:
+        labels = np.asarray(groups)
+        if labels.ndim != 1:
+            raise ValueError(f"`groups` must be 1-dimensional, got shape {labels.shape}")
+        codes = np.ascontiguousarray(np.unique(labels, return_inverse=True)[1], dtype=np.uint32)
+    return ImpliedBetaResult(
+        *_core.implied_beta(
+            _vector("log_aligned", log_aligned),
+            _vector("log_prior", log_prior),
+            _vector("reward", reward),
+            codes,
+        )
+    )

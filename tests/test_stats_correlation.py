@@ -1,0 +1,153 @@
+"""Correlations and regression against scipy.stats, to 1e-10 relative."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tradeoff import stats
+
+RTOL = 1e-10
+
+
+@st.composite
+def paired_samples(draw, max_n: int = 300):
+    """(x, y) with a drawn kind: continuous, heavy ties (small integer grids), correlated or not."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.one_of(st.sampled_from([2, 3, 4, 5, 33, 34]), st.integers(2, max_n)))
+    kind = draw(st.sampled_from(["normal", "grid", "binary", "correlated", "mixed"]))
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = rng.normal(size=n)
+    if kind == "grid":
+        x, y = np.round(x * 2), np.round(y * 2)
+    elif kind == "binary":
+        x, y = (x > 0).astype(float), np.round(y)
+    elif kind == "correlated":
+        y = x + 0.3 * y
+    elif kind == "mixed":
+        y = np.round(x + y)
+    return x, y
+
+
+def close(ours: float, ref: float, rtol: float = RTOL) -> bool:
+    if np.isnan(ref):
+        return bool(np.isnan(ours))
+    return abs(ours - ref) <= rtol * abs(ref) + 1e-300
+
+
+def perfect_line(ours, ref) -> bool:
+    """Exactly (anti)monotone data: ours is exactly ±1 with p = 0 (the limit), where scipy's
+    statistic rounds to 1 - 1e-16 and its p-value (1e-16 .. 1e-24) is that rounding's artifact."""
+    if abs(ours.statistic) == 1.0 and abs(ref.statistic) < 1.0:
+        assert abs(ours.statistic - ref.statistic) < 1e-13
+        assert ours.pvalue <= ref.pvalue or (np.isnan(ref.pvalue) and np.isnan(ours.pvalue))
+        return True
+    return False
+
+
+def scipy_silent(fn, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args)
+
+
+@given(paired_samples())
+def test_pearson_matches_scipy(sample):
+    x, y = sample
+    ref = scipy_silent(scipy.stats.pearsonr, x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        ours = stats.pearson(x, y)
+    if perfect_line(ours, ref):
+        return
+    assert (
+        close(ours.statistic, ref.statistic, 1e-13) or abs(ours.statistic - ref.statistic) < 1e-15
+    )
+    assert close(ours.pvalue, ref.pvalue), (ours, ref)
+
+
+@given(paired_samples())
+def test_spearman_matches_scipy(sample):
+    x, y = sample
+    ref = scipy_silent(scipy.stats.spearmanr, x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        ours = stats.spearman(x, y)
+    if perfect_line(ours, ref):
+        return
+    assert abs(ours.statistic - ref.statistic) <= 1e-13 or close(ours.statistic, ref.statistic)
+    assert close(ours.pvalue, ref.pvalue, 1e-9 if len(x) > 3 else RTOL), (ours, ref)
+
+
+@given(paired_samples())
+def test_kendall_matches_scipy(sample):
+    x, y = sample
+    ref = scipy_silent(scipy.stats.kendalltau, x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        ours = stats.kendall(x, y)
+    assert close(ours.statistic, ref.statistic, 1e-13), (ours, ref)
+    assert close(ours.pvalue, ref.pvalue), (ours, ref)
+
+
+@given(paired_samples())
+def test_linregress_matches_scipy(sample):
+    x, y = sample
+    if np.all(x == x[0]):
+        with pytest.raises(ValueError, match="`x` has only one distinct value"):
+            stats.linregress(x, y)
+        return
+    ref = scipy_silent(scipy.stats.linregress, x, y)
+    ours = stats.linregress(x, y)
+    for name in ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr"):
+        a, b = getattr(ours, name), getattr(ref, name)
+        # Values that are zero in exact arithmetic come out as rounding noise in both.
+        assert close(a, b, 1e-9) or abs(a - b) < 1e-12, (name, a, b)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties"])
+def test_large_n_matches_scipy(kind):
+    rng = np.random.default_rng(1)
+    n = 200_000
+    x = rng.normal(size=n)
+    y = 0.01 * x + rng.normal(size=n)
+    if kind == "ties":
+        x, y = np.round(x * 3), np.round(y * 3)
+    for ours, ref in [
+        (stats.pearson(x, y), scipy.stats.pearsonr(x, y)),
+        (stats.spearman(x, y), scipy.stats.spearmanr(x, y)),
+        (stats.kendall(x, y), scipy.stats.kendalltau(x, y)),
+    ]:
+        assert close(ours.statistic, ref.statistic, 1e-12), (ours, ref)
+        # A p-value's relative sensitivity to r grows like n * r; allow for the last bits of r.
+        assert close(ours.pvalue, ref.pvalue, 1e-9), (ours, ref)
+
+
+def test_n_equals_two_and_constant_columns_follow_scipy():
+    assert stats.pearson([1, 2], [3, 1]) == stats.CorrelationResult(-1.0, 1.0)
+    assert stats.kendall([1, 2], [3, 1]) == stats.CorrelationResult(-1.0, 1.0)
+    rho = stats.spearman([1, 2], [3, 1])
+    assert rho.statistic == pytest.approx(-1.0) and np.isnan(rho.pvalue)
+    for fn in (stats.pearson, stats.spearman):
+        with pytest.warns(stats.ConstantInputWarning, match="constant"):
+            result = fn([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
+        assert np.isnan(result.statistic) and np.isnan(result.pvalue)
+    with pytest.warns(stats.ConstantInputWarning):
+        assert np.isnan(stats.kendall([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]).statistic)
+
+
+def test_exact_kendall_pvalue_for_small_samples_and_extremes():
+    rng = np.random.default_rng(3)
+    for n in (3, 10, 33, 34, 200):
+        x = rng.permutation(n).astype(float)
+        for y in (x.copy(), -x, rng.permutation(n).astype(float)):
+            ref = scipy.stats.kendalltau(x, y)
+            ours = stats.kendall(x, y)
+            assert close(ours.statistic, ref.statistic, 1e-14)
+            assert close(ours.pvalue, ref.pvalue), (n, ours, ref)
