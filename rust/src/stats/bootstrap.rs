@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
+use crate::stats::draws::StreamLanes;
 use crate::stats::moments::{centred, check_finite, check_len, check_pair, mean, r_from};
 use crate::stats::rank::average_ranks;
 use crate::stats::special::{normal_cdf, normal_ppf};
@@ -155,8 +156,16 @@ pub fn bootstrap_ci(x: &[f64], y: Option<&[f64]>, options: Options) -> Result<In
                 |buffers, (task, out)| {
                     for (offset, slot) in out.iter_mut().enumerate() {
                         let b = (task * RESAMPLES_PER_TASK + offset) as u64;
-                        let mut stream = Stream::new(seed, Purpose::Bootstrap, b);
-                        *slot = buffers.resample(kind, x, y, &mut stream);
+                        *slot = match y {
+                            None => {
+                                let mut stream = StreamLanes::new(seed, Purpose::Bootstrap, b);
+                                stream.sum_of_draws(x, n) / n as f64
+                            }
+                            Some(y) => {
+                                let mut stream = Stream::new(seed, Purpose::Bootstrap, b);
+                                buffers.resample(kind, x, y, &mut stream)
+                            }
+                        };
                     }
                 },
             )
@@ -222,44 +231,24 @@ struct Buffers {
     ys: Vec<f64>,
 }
 
-/// Index draws per chunk for the mean, which needs no gathered copy.
-const MEAN_CHUNK: usize = 1024;
-
 impl Buffers {
     fn new(n: usize, paired: bool) -> Self {
-        let gathered = if paired { n } else { 0 };
+        let n = if paired { n } else { 0 };
         Self {
-            indices: vec![0; if paired { n } else { MEAN_CHUNK.min(n) }],
-            xs: vec![0.0; gathered],
-            ys: vec![0.0; gathered],
+            indices: vec![0; n],
+            xs: vec![0.0; n],
+            ys: vec![0.0; n],
         }
     }
 
-    fn resample(&mut self, kind: Statistic, x: &[f64], y: Option<&[f64]>, s: &mut Stream) -> f64 {
-        let n = x.len();
-        match (kind, y) {
-            (Statistic::Mean, _) => {
-                let mut sum = 0.0;
-                let mut left = n;
-                while left > 0 {
-                    let take = left.min(self.indices.len());
-                    let idx = &mut self.indices[..take];
-                    s.fill_below(n as u64, idx);
-                    sum += idx.iter().map(|&i| x[i as usize]).sum::<f64>();
-                    left -= take;
-                }
-                sum / n as f64
-            }
-            (_, Some(y)) => {
-                s.fill_below(n as u64, &mut self.indices);
-                for ((i, a), b) in self.indices.iter().zip(&mut self.xs).zip(&mut self.ys) {
-                    *a = x[*i as usize];
-                    *b = y[*i as usize];
-                }
-                evaluate(kind, &self.xs, Some(&self.ys))
-            }
-            _ => f64::NAN,
+    /// A paired statistic on one resample of the pairs.
+    fn resample(&mut self, kind: Statistic, x: &[f64], y: &[f64], s: &mut Stream) -> f64 {
+        s.fill_below(x.len() as u64, &mut self.indices);
+        for ((i, a), b) in self.indices.iter().zip(&mut self.xs).zip(&mut self.ys) {
+            *a = x[*i as usize];
+            *b = y[*i as usize];
         }
+        evaluate(kind, &self.xs, Some(&self.ys))
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod correlation;
+pub mod draws;
 pub mod imh;
 pub mod moments;
 pub mod rank;

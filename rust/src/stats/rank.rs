@@ -28,18 +28,67 @@ pub fn sort_keys<T: Ord + Send>(keys: &mut [T]) {
     }
 }
 
+/// Below this many values the argsort is a comparison sort; above, a radix sort.
+const RADIX_SORT: usize = 1 << 12;
+
 /// The indices that sort `x`, ties in index order, with the sorted keys.
 pub fn argsort(x: &[f64]) -> (Vec<u32>, Vec<u64>) {
+    let keys: Vec<u64> = x.iter().map(|&v| order_key(v)).collect();
+    if x.len() >= RADIX_SORT {
+        return radix_argsort(keys);
+    }
     // One u128 per value: key in the high half, index in the low half, so a plain integer sort
     // orders by value and then by index.
-    let mut packed: Vec<u128> = x
+    let mut packed: Vec<u128> = keys
         .iter()
         .enumerate()
-        .map(|(i, &v)| (order_key(v) as u128) << 64 | i as u128)
+        .map(|(i, &k)| (k as u128) << 64 | i as u128)
         .collect();
-    sort_keys(&mut packed);
+    packed.sort_unstable();
     let order = packed.iter().map(|&p| p as u32).collect();
     let keys = packed.iter().map(|&p| (p >> 64) as u64).collect();
+    (order, keys)
+}
+
+/// Bits per radix digit: 256 buckets, so that the write streams of a pass stay in L1.
+const DIGIT_BITS: u32 = 8;
+
+/// Stable least-significant-digit radix sort of (key, index) pairs: eight counting passes of 8
+/// bits, skipping a pass where every key has the same digit.
+fn radix_argsort(mut keys: Vec<u64>) -> (Vec<u32>, Vec<u64>) {
+    let n = keys.len();
+    let buckets = 1usize << DIGIT_BITS;
+    let passes = 64u32.div_ceil(DIGIT_BITS) as usize;
+    let mut counts = vec![0usize; passes * buckets];
+    for &k in &keys {
+        for p in 0..passes {
+            counts[p * buckets + ((k >> (p as u32 * DIGIT_BITS)) as usize & (buckets - 1))] += 1;
+        }
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut keys_out = vec![0u64; n];
+    let mut order_out = vec![0u32; n];
+    for p in 0..passes {
+        let count = &mut counts[p * buckets..(p + 1) * buckets];
+        if count.contains(&n) {
+            continue;
+        }
+        let mut next = 0;
+        for c in count.iter_mut() {
+            let start = next;
+            next += *c;
+            *c = start;
+        }
+        let shift = p as u32 * DIGIT_BITS;
+        for (&k, &i) in keys.iter().zip(&order) {
+            let slot = &mut count[(k >> shift) as usize & (buckets - 1)];
+            keys_out[*slot] = k;
+            order_out[*slot] = i;
+            *slot += 1;
+        }
+        std::mem::swap(&mut keys, &mut keys_out);
+        std::mem::swap(&mut order, &mut order_out);
+    }
     (order, keys)
 }
 
@@ -111,7 +160,28 @@ mod tests {
     }
 
     #[test]
-    fn large_inputs_take_the_parallel_sort() {
+    fn radix_and_comparison_argsorts_agree() {
+        let x: Vec<f64> = (0..50_000)
+            .map(|i| match i % 4 {
+                0 => ((i * 7919) % 1000) as f64 - 500.0,
+                1 => -((i as f64) * 1e-300),
+                2 => (i as f64).sin() * 1e300,
+                _ => -0.0,
+            })
+            .collect();
+        let (order, keys) = argsort(&x);
+        let mut packed: Vec<(u64, u32)> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (order_key(v), i as u32))
+            .collect();
+        packed.sort_unstable();
+        assert_eq!(order, packed.iter().map(|p| p.1).collect::<Vec<_>>());
+        assert_eq!(keys, packed.iter().map(|p| p.0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn large_inputs_take_the_radix_sort() {
         let x: Vec<f64> = (0..100_000).map(|i| ((i * 7919) % 1000) as f64).collect();
         let ranks = average_ranks(&x);
         // Each of the 1000 values occurs 100 times; value v holds positions 100v+1 ..= 100v+100.

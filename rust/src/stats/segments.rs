@@ -69,7 +69,8 @@ pub fn segment_sum(values: &[f64], offsets: &[u64]) -> Result<Vec<f64>> {
                 let first = task * SEGMENTS_PER_TASK;
                 for (k, s) in sums.iter_mut().enumerate() {
                     let (a, b) = (offsets[first + k] as usize, offsets[first + k + 1] as usize);
-                    *s = values[a..b].iter().sum();
+                    // From +0.0: std's empty float sum is -0.0.
+                    *s = values[a..b].iter().fold(0.0, |acc, v| acc + v);
                 }
             })
     });

@@ -18,7 +18,7 @@ pub enum Purpose {
 /// A xoshiro256++ generator.
 #[derive(Debug, Clone)]
 pub struct Stream {
-    state: [u64; 4],
+    pub(crate) state: [u64; 4],
 }
 
 impl Stream {
