@@ -84,23 +84,14 @@ pub fn kendall(x: &[f64], y: &[f64]) -> Result<Correlation> {
         parallel::pool().install(|| rayon::join(|| argsort(x), || argsort(y)));
     let (x_ties, x0, x1) = tie_stats(&keys_x);
     let (ry, (y_ties, y0, y1)) = dense_ranks_and_ties(&order_y, &keys_y);
-    // Order by (x, y): the y ranks in x order, each run of tied x sorted by y. Then the
-    // discordant pairs are exactly the inversions of the y ranks.
-    let mut ys: Vec<u32> = order_x.iter().map(|&i| ry[i as usize]).collect();
-    let mut joint_ties = 0u64;
-    for_each_tie_run(&keys_x, |s, e| {
-        let group = &mut ys[s..e];
-        if group.len() > 1 {
-            group.sort_unstable();
-            let mut a = 0;
-            while a < group.len() {
-                let b = a + group[a..].iter().take_while(|&&v| v == group[a]).count();
-                joint_ties += pair_count(b - a);
-                a = b;
-            }
-        }
-    });
-    let discordant = parallel::pool().install(|| count_inversions(&mut ys));
+    // Order by (x, y); then the discordant pairs are exactly the inversions of the y ranks.
+    let (mut ys, joint_ties) = y_ranks_in_xy_order(&order_x, &keys_x, &order_y, &ry);
+    let distinct_y = ry.iter().max().map_or(0, |&m| m as usize + 1);
+    let discordant = if distinct_y <= FENWICK_MAX_VALUES {
+        count_inversions_few_values(&ys, distinct_y)
+    } else {
+        parallel::pool().install(|| count_inversions(&mut ys))
+    };
 
     let total = pair_count(n);
     if x_ties == total || y_ties == total {
@@ -125,6 +116,54 @@ pub fn kendall(x: &[f64], y: &[f64]) -> Result<Correlation> {
         statistic: tau,
         pvalue,
     })
+}
+
+/// The y ranks ordered by (x, y), and the number of pairs tied in both.
+fn y_ranks_in_xy_order(
+    order_x: &[u32],
+    keys_x: &[u64],
+    order_y: &[u32],
+    ry: &[u32],
+) -> (Vec<u32>, u64) {
+    let n = order_x.len();
+    let mut groups = Vec::new(); // (start, end) of each run of tied x
+    for_each_tie_run(keys_x, |s, e| groups.push((s, e)));
+    let mut ys = vec![0u32; n];
+    if groups.len() * 64 < n {
+        // Few distinct x: one stable counting pass by x group over the indices in y order
+        // (few write streams, so it stays in cache) puts y ascending within each group.
+        let mut group_of = vec![0u32; n];
+        for (g, &(s, e)) in groups.iter().enumerate() {
+            for &i in &order_x[s..e] {
+                group_of[i as usize] = g as u32;
+            }
+        }
+        let mut next: Vec<usize> = groups.iter().map(|&(s, _)| s).collect();
+        for &i in order_y {
+            let slot = &mut next[group_of[i as usize] as usize];
+            ys[*slot] = ry[i as usize];
+            *slot += 1;
+        }
+    } else {
+        // Mostly distinct x: gather the y ranks in x order and sort the few tied runs.
+        for (y, &i) in ys.iter_mut().zip(order_x) {
+            *y = ry[i as usize];
+        }
+        for &(s, e) in groups.iter().filter(|(s, e)| e - s > 1) {
+            ys[s..e].sort_unstable();
+        }
+    }
+    let mut joint_ties = 0u64;
+    for &(s, e) in groups.iter().filter(|(s, e)| e - s > 1) {
+        let group = &ys[s..e];
+        let mut a = 0;
+        while a < group.len() {
+            let b = a + group[a..].iter().take_while(|&&v| v == group[a]).count();
+            joint_ties += pair_count(b - a);
+            a = b;
+        }
+    }
+    (ys, joint_ties)
 }
 
 fn pair_count(k: usize) -> u64 {
@@ -156,15 +195,45 @@ fn dense_ranks_and_ties(order: &[u32], keys: &[u64]) -> (Vec<u32>, (u64, f64, f6
     (ranks, tie_stats(keys))
 }
 
-/// Number of pairs i < j with v[i] > v[j]; sorts `v`. Merge sort, halves in parallel.
-fn count_inversions(v: &mut [u32]) -> u64 {
-    let mut buffer = vec![0u32; v.len()];
-    merge_count(v, &mut buffer)
+/// Up to this many distinct values, inversions are counted with a Fenwick tree that stays in L1.
+const FENWICK_MAX_VALUES: usize = 4096;
+
+/// Number of pairs i < j with v[i] > v[j] for values in `0..distinct`: O(n log distinct) with a
+/// Fenwick tree of the counts seen so far.
+fn count_inversions_few_values(v: &[u32], distinct: usize) -> u64 {
+    let mut tree = vec![0u64; distinct + 1];
+    let mut count = 0u64;
+    for (seen, &value) in v.iter().enumerate() {
+        // Values <= value seen so far.
+        let mut at_or_below = 0u64;
+        let mut i = value as usize + 1;
+        while i > 0 {
+            at_or_below += tree[i];
+            i &= i - 1;
+        }
+        count += seen as u64 - at_or_below;
+        let mut i = value as usize + 1;
+        while i <= distinct {
+            tree[i] += 1;
+            i += i & i.wrapping_neg();
+        }
+    }
+    count
 }
 
-fn merge_count(v: &mut [u32], buffer: &mut [u32]) -> u64 {
-    let n = v.len();
+/// Number of pairs i < j with v[i] > v[j]; sorts `v`. Merge sort whose levels alternate between
+/// `v` and one buffer (no copying back), halves in parallel.
+fn count_inversions(v: &mut [u32]) -> u64 {
+    let mut buffer = v.to_vec();
+    merge_count(v, &mut buffer, false)
+}
+
+/// Sorts the values of `a` (which `b` holds too) into `b` when `into_b`, else into `a`, and
+/// returns their inversions.
+fn merge_count(a: &mut [u32], b: &mut [u32], into_b: bool) -> u64 {
+    let n = a.len();
     if n <= 32 {
+        let v = if into_b { &mut *b } else { &mut *a };
         let mut count = 0u64;
         for i in 1..n {
             let item = v[i];
@@ -179,20 +248,33 @@ fn merge_count(v: &mut [u32], buffer: &mut [u32]) -> u64 {
         return count;
     }
     let mid = n / 2;
-    let (left, right) = v.split_at_mut(mid);
-    let (lbuf, rbuf) = buffer.split_at_mut(mid);
-    let (a, b) = if n >= 1 << 14 {
-        rayon::join(|| merge_count(left, lbuf), || merge_count(right, rbuf))
-    } else {
-        (merge_count(left, lbuf), merge_count(right, rbuf))
+    let count = {
+        let (a_left, a_right) = a.split_at_mut(mid);
+        let (b_left, b_right) = b.split_at_mut(mid);
+        // The halves are sorted into the other array, then merged into this one.
+        if n >= 1 << 14 {
+            let (x, y) = rayon::join(
+                || merge_count(a_left, b_left, !into_b),
+                || merge_count(a_right, b_right, !into_b),
+            );
+            x + y
+        } else {
+            merge_count(a_left, b_left, !into_b) + merge_count(a_right, b_right, !into_b)
+        }
     };
-    let mut count = a + b;
+    let (source, target) = if into_b { (&*a, b) } else { (&*b, a) };
+    count + merge(&source[..mid], &source[mid..], target)
+}
+
+/// Merges two sorted runs into `out`, counting the pairs (left, right) with right < left.
+fn merge(left: &[u32], right: &[u32], out: &mut [u32]) -> u64 {
     let (mut i, mut j, mut k) = (0, 0, 0);
+    let mut count = 0u64;
     // Branch-free: on random data the comparison is a coin flip.
     while i < left.len() && j < right.len() {
         let (l, r) = (left[i], right[j]);
         let take_right = r < l;
-        buffer[k] = if take_right { r } else { l };
+        out[k] = if take_right { r } else { l };
         count += if take_right {
             (left.len() - i) as u64
         } else {
@@ -202,10 +284,9 @@ fn merge_count(v: &mut [u32], buffer: &mut [u32]) -> u64 {
         i += !take_right as usize;
         k += 1;
     }
-    buffer[k..k + left.len() - i].copy_from_slice(&left[i..]);
+    out[k..k + left.len() - i].copy_from_slice(&left[i..]);
     k += left.len() - i;
-    buffer[k..k + right.len() - j].copy_from_slice(&right[j..]);
-    v.copy_from_slice(buffer);
+    out[k..].copy_from_slice(&right[j..]);
     count
 }
 
@@ -315,6 +396,16 @@ mod tests {
         let r = kendall(&[12.0, 2.0, 1.0, 12.0, 2.0], &[1.0, 4.0, 7.0, 1.0, 0.0]).unwrap();
         assert!((r.statistic + 0.47140452079103173).abs() < 1e-15);
         assert!((r.pvalue - 0.2827454599327748).abs() < 1e-12);
+    }
+
+    #[test]
+    fn inversions_are_counted_by_both_methods() {
+        let v: Vec<u32> = (0..3000u32).map(|i| (i * 7919 + i / 13) % 97).collect();
+        let brute: u64 = (0..v.len())
+            .map(|i| v[i + 1..].iter().filter(|&&w| w < v[i]).count() as u64)
+            .sum();
+        assert_eq!(count_inversions_few_values(&v, 97), brute);
+        assert_eq!(count_inversions(&mut v.clone()), brute);
     }
 
     #[test]
