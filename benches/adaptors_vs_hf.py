@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
+from timing import median_seconds
 from transformers.generation.logits_process import (
     EpsilonLogitsWarper,
     EtaLogitsWarper,
@@ -53,17 +52,6 @@ def make_logits(rows: int, vocab: int, kind: str, seed: int = 0) -> np.ndarray:
     spikes = rng.integers(0, vocab, size=(rows, 5))
     x[np.arange(rows)[:, None], spikes] += rng.uniform(8, 16, size=(rows, 5)).astype(np.float32)
     return x
-
-
-def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def fmt_ms(seconds: float) -> str:

@@ -25,25 +25,14 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 import scipy.stats  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 import tradeoff  # noqa: E402
 from tradeoff import stats  # noqa: E402
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def numpy_imh_and_corpora(log_target, log_proposal, values, n_steps, n_corpora, corpus_size, seed):

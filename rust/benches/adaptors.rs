@@ -14,6 +14,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
+use common::SplitMix;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tradeoff::batch::{self, Chains, Logits};
 use tradeoff::sampling::{self, Draw};
@@ -34,29 +37,6 @@ const ADAPTORS: [(&str, f64); 9] = [
 ];
 
 const KINDS: [&str; 2] = ["flat", "peaked"];
-
-/// splitmix64 with Box-Muller normals: deterministic inputs without a dependency.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
 
 /// `rows x vocab` logits of the given kind, the same on every run.
 fn make_logits(kind: &str, rows: usize, vocab: usize) -> Vec<f32> {

@@ -10,6 +10,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
+use common::SplitMix;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tradeoff::stats::bootstrap::{bootstrap_ci, Method, Options, Statistic};
 use tradeoff::stats::correlation::{kendall, linregress, pearson, spearman};
@@ -17,31 +20,6 @@ use tradeoff::stats::imh::{cramers_v, imh};
 use tradeoff::stats::resample::{resample_means, Table};
 use tradeoff::stats::segments::segment_sum;
 use tradeoff::stats::simpson::{simpson, Method as SimpsonMethod};
-
-/// splitmix64 with Box-Muller normals: deterministic inputs without a dependency.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-    }
-
-    fn normals(&mut self, n: usize) -> Vec<f64> {
-        (0..n).map(|_| self.normal()).collect()
-    }
-}
 
 fn correlations(c: &mut Criterion) {
     let mut rng = SplitMix(1);

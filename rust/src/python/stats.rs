@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use super::{contiguous, to_py};
 use crate::stats::bootstrap::{self, Method, Options, Statistic};
 use crate::stats::correlation::{self, Correlation, Regression};
+use crate::stats::moments::check_same_len;
 use crate::stats::resample::Table;
 use crate::stats::{imh as imh_core, resample, segments, simpson as simpson_core};
 use crate::stats::{tradeoff_line as line_core, typicality as typicality_core};
@@ -139,13 +140,7 @@ fn cramers_v(
     b: PyReadonlyArray1<'_, u32>,
 ) -> PyResult<f64> {
     let (a, b) = (contiguous("a", &a)?, contiguous("b", &b)?);
-    if a.len() != b.len() {
-        return Err(PyValueError::new_err(format!(
-            "`b` has {} values but `a` has {}; they must have the same length",
-            b.len(),
-            a.len()
-        )));
-    }
+    check_same_len("b", b.len(), "a", a.len()).map_err(to_py)?;
     Ok(py.detach(|| imh_core::cramers_v(a, b)))
 }
 

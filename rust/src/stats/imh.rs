@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::stats::moments::{check_finite, check_len};
+use crate::stats::moments::{check_finite, check_len, check_same_len};
 use crate::stats::stream::{Purpose, Stream};
 
 #[derive(Debug, Clone)]
@@ -24,16 +24,12 @@ pub struct Chain {
 
 pub fn imh(log_target: &[f64], log_proposal: &[f64], n_steps: usize, seed: u64) -> Result<Chain> {
     check_len("log_target", log_target, 1)?;
-    if log_proposal.len() != log_target.len() {
-        return Err(Error::argument(
-            "log_proposal",
-            format!(
-                "has {} values but `log_target` has {}; they must have the same length",
-                log_proposal.len(),
-                log_target.len()
-            ),
-        ));
-    }
+    check_same_len(
+        "log_proposal",
+        log_proposal.len(),
+        "log_target",
+        log_target.len(),
+    )?;
     check_finite("log_target", log_target)?;
     check_finite("log_proposal", log_proposal)?;
     if n_steps < 1 {

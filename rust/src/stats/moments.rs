@@ -29,18 +29,27 @@ pub fn check_len(name: &'static str, values: &[f64], min: usize) -> Result<()> {
     Ok(())
 }
 
-/// Two columns of one sample: same length, at least `min` values, all finite.
-pub fn check_pair(x: &[f64], y: &[f64], min: usize) -> Result<()> {
-    if x.len() != y.len() {
+/// `name` (of length `len`) must have as many values as `reference` (of length `reference_len`).
+pub fn check_same_len(
+    name: &'static str,
+    len: usize,
+    reference: &str,
+    reference_len: usize,
+) -> Result<()> {
+    if len != reference_len {
         return Err(Error::argument(
-            "y",
+            name,
             format!(
-                "has {} values but `x` has {}; they must have the same length",
-                y.len(),
-                x.len()
+                "has {len} values but `{reference}` has {reference_len}; they must have the same length"
             ),
         ));
     }
+    Ok(())
+}
+
+/// Two columns of one sample: same length, at least `min` values, all finite.
+pub fn check_pair(x: &[f64], y: &[f64], min: usize) -> Result<()> {
+    check_same_len("y", y.len(), "x", x.len())?;
     check_len("x", x, min)?;
     check_finite("x", x)?;
     check_finite("y", y)

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::stats::correlation::{pearson, spearman, Correlation};
-use crate::stats::moments::check_pair;
+use crate::stats::moments::{check_pair, check_same_len};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -50,16 +50,7 @@ pub struct Simpson {
 /// `groups[i]` is string i's group code in `0..n_groups`.
 pub fn simpson(x: &[f64], y: &[f64], groups: &[u32], method: Method) -> Result<Simpson> {
     check_pair(x, y, 2)?;
-    if groups.len() != x.len() {
-        return Err(Error::argument(
-            "groups",
-            format!(
-                "has {} values but `x` has {}; they must have the same length",
-                groups.len(),
-                x.len()
-            ),
-        ));
-    }
+    check_same_len("groups", groups.len(), "x", x.len())?;
     let n_groups = groups.iter().max().map_or(0, |&g| g as usize + 1);
     let mut members: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); n_groups];
     for ((&a, &b), &g) in x.iter().zip(y).zip(groups) {

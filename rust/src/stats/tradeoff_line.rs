@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::stats::bootstrap::{bootstrap_ci, Interval, Method, Options, Statistic};
 use crate::stats::correlation::{linregress, Regression};
-use crate::stats::moments::{check_finite, check_pair};
+use crate::stats::moments::{check_finite, check_pair, check_same_len};
 
 #[derive(Debug, Clone)]
 pub struct TradeoffLine {
@@ -59,16 +59,7 @@ pub fn implied_beta(
     groups: Option<&[u32]>,
 ) -> Result<ImpliedBeta> {
     check_pair(log_aligned, log_prior, 3)?;
-    if reward.len() != log_aligned.len() {
-        return Err(Error::argument(
-            "reward",
-            format!(
-                "has {} values but `log_aligned` has {}; they must have the same length",
-                reward.len(),
-                log_aligned.len()
-            ),
-        ));
-    }
+    check_same_len("reward", reward.len(), "log_aligned", log_aligned.len())?;
     check_finite("reward", reward)?;
     let d: Vec<f64> = log_aligned
         .iter()
@@ -86,16 +77,7 @@ pub fn implied_beta(
             n: d.len(),
         });
     };
-    if groups.len() != d.len() {
-        return Err(Error::argument(
-            "groups",
-            format!(
-                "has {} values but `log_aligned` has {}; they must have the same length",
-                groups.len(),
-                d.len()
-            ),
-        ));
-    }
+    check_same_len("groups", groups.len(), "log_aligned", d.len())?;
     let n_groups = groups.iter().max().map_or(0, |&g| g as usize + 1);
     let mut sums = vec![(0.0f64, 0.0f64, 0usize); n_groups];
     for ((&r, &v), &g) in reward.iter().zip(&d).zip(groups) {
