@@ -179,18 +179,27 @@ fn resample_means<'py>(
     Ok(table.into_pyarray(py))
 }
 
+type SegmentReduction = fn(&[f64], &[u64]) -> crate::Result<Vec<f64>>;
+
+fn reduce_segments<'py>(
+    py: Python<'py>,
+    values: &Vector<'py>,
+    offsets: &PyReadonlyArray1<'py, u64>,
+    reduction: SegmentReduction,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let v = contiguous("values", values)?;
+    let o = contiguous("offsets", offsets)?;
+    let out = py.detach(|| reduction(v, o)).map_err(to_py)?;
+    Ok(out.into_pyarray(py))
+}
+
 #[pyfunction]
 fn segment_sum<'py>(
     py: Python<'py>,
     values: Vector<'py>,
     offsets: PyReadonlyArray1<'py, u64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let (v, o) = (
-        contiguous("values", &values)?,
-        contiguous("offsets", &offsets)?,
-    );
-    let out = py.detach(|| segments::segment_sum(v, o)).map_err(to_py)?;
-    Ok(out.into_pyarray(py))
+    reduce_segments(py, &values, &offsets, segments::segment_sum)
 }
 
 #[pyfunction]
@@ -199,12 +208,7 @@ fn segment_mean<'py>(
     values: Vector<'py>,
     offsets: PyReadonlyArray1<'py, u64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let (v, o) = (
-        contiguous("values", &values)?,
-        contiguous("offsets", &offsets)?,
-    );
-    let out = py.detach(|| segments::segment_mean(v, o)).map_err(to_py)?;
-    Ok(out.into_pyarray(py))
+    reduce_segments(py, &values, &offsets, segments::segment_mean)
 }
 
 #[pyfunction]
