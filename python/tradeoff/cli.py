@@ -1,12 +1,15 @@
 """``tradeoff-eval``: the command line.
 
-The pipeline's commands (demo, toy, generate, score, analyze, report, run, recommend) arrive with
-the issues that build them; this release ships the adaptor engine, usable from Python.
+Commands so far: ``generate`` (corpora per adaptor configuration from an aligned model, into a run
+directory). ``score``, ``analyze``, ``report``, ``run``, ``recommend``, ``toy`` and ``demo`` arrive
+with the issues that build them. Run as ``tradeoff-eval`` or ``python -m tradeoff.cli`` (the form
+torchrun takes: ``torchrun --nproc-per-node N -m tradeoff.cli generate ...``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from . import __version__
@@ -14,17 +17,53 @@ from . import __version__
 DESCRIPTION = """\
 Measure, explain and choose the probability-quality trade-off of aligned language models.
 
-This release provides the Rust adaptor engine (temperature, top-k, top-p, min-p, typical,
-epsilon, eta, top-a, top-n-sigma) through the Python API:
+Commands:
+  generate   sample strings per prompt and adaptor configuration from the aligned model into a
+             run directory (samples.parquet with log pi and log q per string); resumable;
+             torchrun splits the work across processes
+
+The Rust adaptor engine and the corpus statistics are also a Python API:
 
   import tradeoff
   chain = tradeoff.AdaptorChain.parse("temperature=0.7,top_p=0.9")
-  chain.apply(logits); chain.log_probs(logits)
   tradeoff.sample(logits, chain, seed=0, streams=..., steps=...)
-  tradeoff.score_tokens(logits, targets, chain)
+  from tradeoff import stats   # correlations, bootstrap, IMH, resampled corpora
 
-See README.md and examples/adaptors_example.py.
+See README.md and the examples/ folder.
 """
+
+GENERATE_HELP = """\
+Sample --samples-per-prompt strings for every prompt and every adaptor configuration from the
+aligned model. Each configuration is an adaptor chain spec, e.g. ancestral, temperature=1.5,
+top_p=0.9, "temperature=0.75,top_k=50" (applied in the written order). The run directory gets
+manifest.json, one shard per batch under shards/, and samples.parquet. Starting the same command
+again resumes an interrupted run and gives the same table; a string depends only on the seed, its
+prompt id, sample index and configuration, never on the batch size or the number of processes.
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**64), got {value}")
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow models whose code lives in their repository (off by default)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +73,95 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tradeoff {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gen = commands.add_parser(
+        "generate",
+        help="sample corpora per adaptor configuration",
+        description=GENERATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gen.add_argument("--aligned", required=True, help="aligned model: local directory or hub id")
+    gen.add_argument(
+        "--prompts",
+        required=True,
+        help="prompt file: .jsonl (objects with 'prompt' and optional 'id'), .parquet, or text "
+        "(one prompt per line)",
+    )
+    gen.add_argument(
+        "--adaptors", required=True, nargs="+", metavar="SPEC", help="adaptor configurations"
+    )
+    gen.add_argument("--samples-per-prompt", type=_positive, default=1, metavar="N")
+    gen.add_argument("--max-new-tokens", type=_positive, default=256, metavar="T")
+    gen.add_argument("--seed", type=_seed, default=0)
+    gen.add_argument("--out", required=True, help="run directory (created or resumed)")
+    gen.add_argument(
+        "--template",
+        default="{prompt}",
+        help='context for the aligned model, e.g. "Human: {prompt} Assistant:", or "chat" for '
+        "the tokenizer's chat template (default: the prompt itself)",
+    )
+    gen.add_argument("--batch-size", type=_positive, default=16, metavar="B")
+    gen.add_argument("--max-prompts", type=_positive, default=None, metavar="N")
+    gen.add_argument("--stop", nargs="*", default=[], metavar="STR", help="stop strings")
+    gen.add_argument(
+        "--eos-token-id",
+        type=int,
+        nargs="*",
+        default=None,
+        metavar="ID",
+        help="end-of-string token ids (default: the model's generation config)",
+    )
+    _add_model_options(gen)
+    gen.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
+
+
+def _generate(args: argparse.Namespace) -> dict:
+    from .generate import generate_run
+
+    return generate_run(
+        args.out,
+        aligned=args.aligned,
+        prompts=args.prompts,
+        adaptors=args.adaptors,
+        samples_per_prompt=args.samples_per_prompt,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        template=args.template,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+        stop_strings=args.stop,
+        eos_token_ids=args.eos_token_id,
+        max_prompts=args.max_prompts,
+        trust_remote_code=args.trust_remote_code,
+        progress=False if args.no_progress else None,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help(sys.stdout)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stdout)
+        return 0
+    try:
+        summary = _generate(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"tradeoff-eval {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    if summary.get("rank", 0) != 0:
+        return 0  # under torchrun, rank 0 reports for the run
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{summary['strings']} strings ({len(summary['configs'])} configurations) in "
+            f"{summary['samples']}",
+            file=sys.stderr,
+        )
     return 0
 
 
