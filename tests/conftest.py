@@ -1,5 +1,8 @@
 import os
 
+# The tests build their models locally; nothing may reach for the Hugging Face hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 from hypothesis import HealthCheck, settings
 
 # Derandomised so that CI is reproducible; `HYPOTHESIS_PROFILE=explore` draws fresh examples.

@@ -28,12 +28,16 @@ CORPUS = [
 SPECIAL = ["<pad>", "<bos>", "<eos>"]
 
 
-def make_tokenizer(directory: Path, *, add_bos: bool) -> PreTrainedTokenizerFast:
+def make_tokenizer(
+    directory: Path, *, add_bos: bool, vocab_size: int = 400
+) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(CORPUS, trainer)
     if add_bos:
@@ -48,10 +52,12 @@ def make_tokenizer(directory: Path, *, add_bos: bool) -> PreTrainedTokenizerFast
     return fast
 
 
-def save_tiny_model(directory: Path, architecture: str = "gpt2", seed: int = 0) -> Path:
+def save_tiny_model(
+    directory: Path, architecture: str = "gpt2", seed: int = 0, vocab_size: int = 400
+) -> Path:
     """A random-weight model of the given architecture ("gpt2" or "llama") with its tokenizer."""
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = make_tokenizer(directory, add_bos=architecture == "llama")
+    tokenizer = make_tokenizer(directory, add_bos=architecture == "llama", vocab_size=vocab_size)
     ids = {
         "vocab_size": len(tokenizer),
         "bos_token_id": tokenizer.bos_token_id,
@@ -81,4 +87,53 @@ def save_tiny_model(directory: Path, architecture: str = "gpt2", seed: int = 0) 
             if p.dim() == 2:
                 p.mul_(8.0)
     model.save_pretrained(directory)
+    return directory
+
+
+def tiny_llama_config(tokenizer: PreTrainedTokenizerFast, **extra) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+
+
+def save_sequence_classification_reward(directory: Path, seed: int = 1) -> Path:
+    """Reward source (a): a Llama sequence classifier with one label."""
+    from transformers import LlamaForSequenceClassification
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = make_tokenizer(directory, add_bos=True)
+    torch.manual_seed(seed)
+    LlamaForSequenceClassification(tiny_llama_config(tokenizer, num_labels=1)).save_pretrained(
+        directory
+    )
+    return directory
+
+
+def save_score_head_reward(directory: Path, seed: int = 2) -> Path:
+    """Reward source (b), the safe-rlhf layout: one state dict with the backbone under `model.`
+    and a linear `score_head`, architectures = ["LlamaForScore"]."""
+    from safetensors.torch import save_file
+    from transformers import LlamaModel
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = make_tokenizer(directory, add_bos=True)
+    config = tiny_llama_config(tokenizer)
+    config.architectures = ["LlamaForScore"]
+    torch.manual_seed(seed)
+    backbone = LlamaModel(config)
+    head = torch.nn.Linear(config.hidden_size, 1)
+    state = {f"model.{k}": v.contiguous() for k, v in backbone.state_dict().items()}
+    state.update({f"score_head.{k}": v.contiguous() for k, v in head.state_dict().items()})
+    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    config.save_pretrained(directory)
     return directory

@@ -1,9 +1,10 @@
 """``tradeoff-eval``: the command line.
 
 Commands so far: ``generate`` (corpora per adaptor configuration from an aligned model, into a run
-directory). ``score``, ``analyze``, ``report``, ``run``, ``recommend``, ``toy`` and ``demo`` arrive
-with the issues that build them. Run as ``tradeoff-eval`` or ``python -m tradeoff.cli`` (the form
-torchrun takes: ``torchrun --nproc-per-node N -m tradeoff.cli generate ...``).
+directory) and ``score`` (prior log-probabilities, re-scored aligned ones, rewards). ``analyze``,
+``report``, ``run``, ``recommend``, ``toy`` and ``demo`` arrive with the issues that build them.
+Run as ``tradeoff-eval`` or ``python -m tradeoff.cli`` (the form torchrun takes:
+``torchrun --nproc-per-node N -m tradeoff.cli generate ...``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ Commands:
   generate   sample strings per prompt and adaptor configuration from the aligned model into a
              run directory (samples.parquet with log pi and log q per string); resumable;
              torchrun splits the work across processes
+  score      add log p under the prior, re-scored log pi / log q, and rewards to a run
 
 The Rust adaptor engine and the corpus statistics are also a Python API:
 
@@ -39,6 +41,15 @@ top_p=0.9, "temperature=0.75,top_k=50" (applied in the written order). The run d
 manifest.json, one shard per batch under shards/, and samples.parquet. Starting the same command
 again resumes an interrupted run and gives the same table; a string depends only on the seed, its
 prompt id, sample index and configuration, never on the batch size or the number of processes.
+"""
+
+
+SCORE_HELP = """\
+Teacher-forced scores for every string of a run, added as columns of samples.parquet:
+logp_prior (with --prior), logp_aligned and logp_adapted re-scored (with --aligned), reward (with
+--reward). When a scorer shares the generator's tokenizer, the generated token ids are scored as
+they are; otherwise prompt and text are tokenized together and split at the boundary. Strings that
+ended with EOS are scored with EOS.
 """
 
 
@@ -115,6 +126,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(gen)
     gen.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+    score = commands.add_parser(
+        "score",
+        help="score a run's strings under the prior, the aligned model and a reward",
+        description=SCORE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    score.add_argument("--run", required=True, help="run directory written by generate")
+    score.add_argument("--prior", help="prior model (before alignment): directory or hub id")
+    score.add_argument(
+        "--aligned", help="aligned model to re-score log pi and log q with (text made elsewhere)"
+    )
+    score.add_argument(
+        "--reward",
+        metavar="SOURCE",
+        help="reward: a model directory or hub id (sequence classification or safe-rlhf score "
+        "head), implicit:BETA (beta * (log pi - log p)), or python:module:function",
+    )
+    score.add_argument(
+        "--prior-context",
+        default="formatted",
+        choices=["formatted", "raw", "none"],
+        help="what the prior conditions on: the aligned model's formatted prompt (default), the "
+        "raw prompt, or nothing (BOS only, the paper's choice)",
+    )
+    score.add_argument(
+        "--reward-template",
+        default="{prompt}{response}",
+        help='text the reward model reads, e.g. "Human: {prompt} Assistant: {response}", or chat',
+    )
+    score.add_argument("--reward-max-length", type=_positive, default=None, metavar="N")
+    score.add_argument(
+        "--clamp-token-nll",
+        type=float,
+        default=None,
+        metavar="C",
+        help="clip each token's negative log-likelihood to [0, C] in the sums (the paper: 25)",
+    )
+    score.add_argument("--batch-size", type=_positive, default=8, metavar="B")
+    _add_model_options(score)
+    score.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     return parser
 
 
@@ -141,6 +193,25 @@ def _generate(args: argparse.Namespace) -> dict:
     )
 
 
+def _score(args: argparse.Namespace) -> dict:
+    from .score import score_run
+
+    return score_run(
+        args.run,
+        prior=args.prior,
+        aligned=args.aligned,
+        reward=args.reward,
+        prior_context=args.prior_context,
+        reward_template=args.reward_template,
+        reward_max_length=args.reward_max_length,
+        clamp_token_nll=args.clamp_token_nll,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -148,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stdout)
         return 0
     try:
-        summary = _generate(args)
+        summary = {"generate": _generate, "score": _score}[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tradeoff-eval {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -157,11 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(
-            f"{summary['strings']} strings ({len(summary['configs'])} configurations) in "
-            f"{summary['samples']}",
-            file=sys.stderr,
-        )
+        print(f"{args.command}: {summary['strings']} strings in {summary['run']}", file=sys.stderr)
     return 0
 
 

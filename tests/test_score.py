@@ -1,0 +1,221 @@
+"""Scoring and rewards on tiny local models: re-scoring reproduces generation's log pi and log q,
+the device gather agrees with the Rust scorer, batching changes nothing, the tokenization boundary
+is split right when tokens merge across it, EOS is counted, and reward sources (a)-(d) work."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from tokenizers import Tokenizer, models, trainers
+from transformers import AutoModelForSequenceClassification, LlamaModel, PreTrainedTokenizerFast
+
+from tradeoff import cli
+from tradeoff.generate import generate_run
+from tradeoff.models import load_causal_lm
+from tradeoff.rewards import implicit_reward, load_reward
+from tradeoff.score import Continuation, continuation_ids, score_continuations
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import (  # noqa: E402
+    save_score_head_reward,
+    save_sequence_classification_reward,
+    save_tiny_model,
+)
+
+TEMPLATE = "Human: {prompt} Assistant:"
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "aligned": save_tiny_model(root / "aligned", "llama", seed=0),
+        "prior": save_tiny_model(root / "prior", "llama", seed=5),
+        # Another vocabulary: scoring must tokenize the text itself and split at the boundary.
+        "other_vocab": save_tiny_model(root / "other", "gpt2", seed=6, vocab_size=330),
+        "classifier": save_sequence_classification_reward(root / "classifier"),
+        "score_head": save_score_head_reward(root / "score_head"),
+    }
+
+
+@pytest.fixture(scope="module")
+def run_dir(models_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    prompts = root / "prompts.txt"
+    prompts.write_text("How do I bake bread?\nTell me a joke.\nWhat is the capital of France?\n")
+    generate_run(
+        str(root / "run"),
+        aligned=str(models_dir["aligned"]),
+        prompts=str(prompts),
+        adaptors=["ancestral", "top_k=5", "temperature=0.6,top_p=0.8"],
+        samples_per_prompt=2,
+        max_new_tokens=12,
+        seed=1,
+        template=TEMPLATE,
+        batch_size=5,
+        eos_token_ids=list(range(3, 60)),  # many end ids: some strings end with EOS
+        progress=False,
+    )
+    return root / "run"
+
+
+def run_cli(*args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(list(args))
+    assert code == 0
+    return json.loads(out.getvalue())
+
+
+def test_rescoring_with_the_aligned_model_reproduces_generation(run_dir, models_dir, tmp_path):
+    before = pq.read_table(run_dir / "samples.parquet").to_pylist()
+    assert any(r["stop_reason"] == "eos" for r in before)
+    summary = run_cli("score", "--run", str(run_dir), "--aligned", str(models_dir["aligned"]),
+                      "--batch-size", "4", "--json")  # fmt: skip
+    assert summary["strings"] == len(before)
+    after = pq.read_table(run_dir / "samples.parquet").to_pylist()
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_allclose(b["token_logp_aligned"], a["token_logp_aligned"], atol=1e-4)
+        np.testing.assert_allclose(b["token_logp_adapted"], a["token_logp_adapted"], atol=1e-4)
+        assert b["n_outside_support"] == 0  # generated tokens are inside their own support
+
+
+def test_device_gather_agrees_with_the_rust_scorer_and_batching_changes_nothing(models_dir):
+    lm = load_causal_lm(str(models_dir["prior"]))
+    texts = [" The capital of France is Paris.", " Mix flour", " hello there, friend", ""]
+    items = [continuation_ids(lm.tokenizer, "Human: Hi Assistant:", t) for t in texts]
+    on_device = score_continuations(lm.model, items, batch_size=8)
+    in_rust = score_continuations(lm.model, items, chains=["ancestral"] * 4, batch_size=8)
+    one_by_one = score_continuations(lm.model, items, batch_size=1)
+    for a, b, c in zip(on_device, in_rust, one_by_one, strict=True):
+        np.testing.assert_allclose(a.token_logp, b.token_logp, atol=1e-5)
+        np.testing.assert_allclose(a.token_logp, c.token_logp, atol=1e-5)
+    assert on_device[-1].token_logp == []
+    # Against a plain forward pass of one sequence.
+    item = items[0]
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([item.context_ids + item.ids])).logits[0]
+    expected = torch.log_softmax(logits[len(item.context_ids) - 1 : -1], -1)
+    expected = expected.gather(1, torch.tensor(item.ids)[:, None])[:, 0]
+    np.testing.assert_allclose(on_device[0].token_logp, expected.numpy(), atol=1e-5)
+
+
+def merging_tokenizer() -> PreTrainedTokenizerFast:
+    """BPE without pre-tokenization: merges run across spaces and word boundaries."""
+    tok = Tokenizer(models.BPE())
+    trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["<pad>", "<bos>", "<eos>"])
+    tok.train_from_iterator(["the cat sat on the mat. " * 50], trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>"
+    )
+
+
+def test_boundary_split_when_a_token_merges_across_it():
+    tok = merging_tokenizer()
+    context, text = "the ca", "t sat on the mat."
+    alone = tok(context)["input_ids"]
+    joint = tok(context + text)["input_ids"]
+    assert joint[: len(alone)] != alone, "the test needs a merge across the boundary"
+    split = continuation_ids(tok, context, text, ended_with_eos=True)
+    decoded_context = tok.decode(split.context_ids, skip_special_tokens=True)
+    decoded_continuation = tok.decode(split.ids[:-1])
+    # Nothing lost or doubled: the parts rebuild the whole, the continuation covers the text.
+    assert decoded_context + decoded_continuation == context + text
+    assert decoded_continuation.endswith(text)
+    assert context.startswith(decoded_context)
+    assert split.ids[-1] == tok.eos_token_id
+    # Without the EOS flag, no EOS; with the generator's ids, those ids as they are.
+    assert continuation_ids(tok, context, text).ids == split.ids[:-1]
+    assert continuation_ids(tok, context, text, token_ids=[7, 8]).ids == [7, 8]
+    # Context "none": BOS only.
+    assert continuation_ids(tok, None, text).context_ids == [tok.bos_token_id]
+
+
+def test_prior_with_another_vocabulary_and_contexts(run_dir, models_dir):
+    for context in ("formatted", "raw", "none"):
+        prior = str(models_dir["other_vocab"])
+        options = ["--prior-context", context, "--clamp-token-nll", "25", "--json"]
+        summary = run_cli("score", "--run", str(run_dir), "--prior", prior, *options)
+        assert "logp_prior" in summary["columns"]
+        rows = pq.read_table(run_dir / "samples.parquet").to_pylist()
+        for r in rows:
+            assert np.isfinite(r["logp_prior"]) and r["logp_prior"] <= 0
+            assert r["logp_prior"] >= -25 * r["n_tokens_prior"]
+            assert r["n_tokens_prior"] >= 1 or r["text"] == ""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["settings"]["score"]["prior_context"] == "none"
+    assert manifest["stages"]["score"]["status"] == "complete"
+
+
+def test_reward_sources(run_dir, models_dir):
+    prompts, texts = ["How are you?", "Hi"], [" I am well.", " Hello there, friend."]
+    template = "Human: {prompt} Assistant:{response}"
+    # (a) sequence classification with a scalar head.
+    fn = load_reward(str(models_dir["classifier"]), template=template)
+    model = AutoModelForSequenceClassification.from_pretrained(str(models_dir["classifier"]))
+    tok = PreTrainedTokenizerFast.from_pretrained(str(models_dir["classifier"]))
+    for p, t, value in zip(prompts, texts, fn(prompts, texts), strict=True):
+        ids = tok(template.format(prompt=p, response=t), return_tensors="pt")
+        with torch.no_grad():
+            assert value == pytest.approx(model(**ids).logits[0, 0].item(), abs=1e-5)
+    assert fn.identity["reward_kind"] == "sequence_classification"
+    # (b) safe-rlhf score head: the score at the last non-padding token.
+    fn = load_reward(str(models_dir["score_head"]), template=template)
+    assert fn.identity["reward_kind"] == "score_head"
+    from safetensors.torch import load_file
+
+    state = load_file(str(models_dir["score_head"] / "model.safetensors"))
+    backbone = LlamaModel.from_pretrained(str(models_dir["score_head"]))
+    values = fn(prompts, texts)
+    for p, t, value in zip(prompts, texts, values, strict=True):
+        ids = tok(template.format(prompt=p, response=t), return_tensors="pt")
+        with torch.no_grad():
+            last = backbone(**ids).last_hidden_state[0, -1]
+        expected = last @ state["score_head.weight"][0] + state["score_head.bias"][0]
+        assert value == pytest.approx(expected.item(), abs=1e-4)
+    assert values[0] != values[1]
+    # (c) implicit DPO reward.
+    np.testing.assert_allclose(
+        implicit_reward("implicit:0.1", [-5.0, -7.0], [-6.0, -6.0]), [0.1, -0.1]
+    )
+    with pytest.raises(ValueError, match="BETA > 0"):
+        implicit_reward("implicit:-1", [0.0], [0.0])
+    # (d) a Python function.
+    fn = load_reward("python:reward_fns:length")
+    np.testing.assert_array_equal(fn(prompts, texts), [11.0, 21.0])
+    with pytest.raises(ValueError, match="one float per text"):
+        load_reward("python:reward_fns:wrong_shape")(prompts, texts)
+    with pytest.raises(ValueError, match="cannot import"):
+        load_reward("python:no_such_module:f")
+    # Through the command line, into the run.
+    run_cli("score", "--run", str(run_dir), "--prior", str(models_dir["prior"]),
+            "--reward", "implicit:0.5", "--json")  # fmt: skip
+    rows = pq.read_table(run_dir / "samples.parquet").to_pylist()
+    for r in rows:
+        assert r["reward"] == pytest.approx(0.5 * (r["logp_aligned"] - r["logp_prior"]))
+    run_cli("score", "--run", str(run_dir), "--reward", "python:reward_fns:length",
+            "--reward-template", template, "--json")  # fmt: skip
+    rows = pq.read_table(run_dir / "samples.parquet").to_pylist()
+    assert [r["reward"] for r in rows] == [float(len(r["text"])) for r in rows]
+    run_cli("score", "--run", str(run_dir), "--reward", str(models_dir["score_head"]),
+            "--reward-template", template, "--json")  # fmt: skip
+    assert np.isfinite(
+        [r["reward"] for r in pq.read_table(run_dir / "samples.parquet").to_pylist()]
+    ).all()
+
+
+def test_score_needs_a_generated_run(tmp_path, capsys):
+    assert cli.main(["score", "--run", str(tmp_path), "--reward", "implicit:1"]) == 2
+    assert "run `tradeoff-eval generate` first" in capsys.readouterr().err
+
+
+def test_continuation_dataclass_is_plain():
+    assert Continuation([1], [2, 3]).ids == [2, 3]
