@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -22,9 +21,7 @@ import tradeoff
 from tradeoff.generate import GenerationSettings, Generator, Prompt, make_batches, work_items
 from tradeoff.models import ModelNotFoundError, load_causal_lm
 from tradeoff.prompts import load_prompts
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_models import save_tiny_model  # noqa: E402
+from tradeoff.tiny import save_tiny_model
 
 PROMPTS = [
     Prompt("p0", "How do I bake bread?"),
@@ -117,6 +114,25 @@ def test_missing_model_offline_says_how_to_provide_it(monkeypatch, tmp_path):
         load_causal_lm("nobody/no-such-model-xyz")
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         load_causal_lm(str(tmp_path / "missing"))
+
+
+def test_hh_rlhf_selection(tmp_path):
+    import gzip
+
+    from tradeoff.prompts import first_human_turn
+
+    dialogue = "\n\nHuman: What is 2+2?\n\nAssistant: 4.\n\nHuman: And 3+3?\n\nAssistant: 6."
+    assert first_human_turn(dialogue) == "What is 2+2?"
+    rows = [{"chosen": f"\n\nHuman: question {i}\n\nAssistant: answer"} for i in range(50)]
+    rows.append({"chosen": "\n\nHuman: " + "x" * 300 + "\n\nAssistant: too long"})
+    path = tmp_path / "test.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows))
+    prompts = load_prompts(f"hh-rlhf:{path}", limit=10)
+    order = np.random.default_rng(42).permutation(50)[:10]
+    assert [p.text for p in prompts] == [f"question {i}" for i in order]
+    assert [p.id for p in prompts] == [f"hh-{i}" for i in order]
+    assert len(load_prompts(f"hh-rlhf:{path}")) == 50  # the long one is left out
 
 
 def test_prompt_files(tmp_path):

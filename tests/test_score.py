@@ -22,13 +22,13 @@ from tradeoff.generate import generate_run
 from tradeoff.models import load_causal_lm
 from tradeoff.rewards import implicit_reward, load_reward
 from tradeoff.score import Continuation, continuation_ids, score_continuations
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_models import (  # noqa: E402
+from tradeoff.tiny import (
     save_score_head_reward,
     save_sequence_classification_reward,
     save_tiny_model,
 )
+
+sys.path.insert(0, str(Path(__file__).parent))  # reward_fns, for python:module:function
 
 TEMPLATE = "Human: {prompt} Assistant:"
 

@@ -96,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--prompts",
         required=True,
-        help="prompt file: .jsonl (objects with 'prompt' and optional 'id'), .parquet, or text "
-        "(one prompt per line)",
+        help="prompt file: .jsonl (objects with 'prompt' and optional 'id'), .parquet, text (one "
+        "prompt per line), or hh-rlhf:PATH (the paper's selection from a local copy of HH-RLHF's "
+        "test split)",
     )
     gen.add_argument(
         "--adaptors", required=True, nargs="+", metavar="SPEC", help="adaptor configurations"

@@ -377,8 +377,8 @@ def generate_run(
     lm = load_causal_lm(aligned, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     run = RunDir(out)
     recorded = {
-        "prompts": os.path.abspath(prompts),
-        "prompts_sha256": _file_sha256(prompts),
+        "prompts": prompts,
+        "prompts_sha256": _file_sha256(prompts.removeprefix("hh-rlhf:")),
         "n_prompts": len(prompt_list),
         "adaptors": configs,
         "samples_per_prompt": samples_per_prompt,

@@ -121,6 +121,8 @@ def score_continuations(
     chains: Sequence[AdaptorChain | str] | None = None,
     batch_size: int = 8,
     pad_id: int = 0,
+    progress: bool = False,
+    description: str = "score",
 ) -> list[ScoredString]:
     """Teacher-forced log-probabilities of each continuation given its context, in batches sorted
     by length (right padding). Without ``chains``: ``log p`` by log-softmax and gather on the
@@ -131,6 +133,13 @@ def score_continuations(
     device = next(model.parameters()).device
     order = sorted(range(len(items)), key=lambda i: len(items[i].context_ids) + len(items[i].ids))
     results: list[ScoredString | None] = [None] * len(items)
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(items), desc=description, unit="str", disable=not progress, file=sys.stderr
+    )
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         lengths = [len(items[i].context_ids) + len(items[i].ids) for i in batch]
@@ -157,6 +166,8 @@ def score_continuations(
                 results[i] = ScoredString(
                     scored.logp_base.double().tolist(), scored.logp_adapted.double().tolist()
                 )
+        bar.update(len(batch))
+    bar.close()
     return [r for r in results if r is not None]
 
 
@@ -183,10 +194,12 @@ def score_run(
     dtype: str = "float32",
     device: str = "cpu",
     trust_remote_code: bool = False,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Adds scores to a run's ``samples.parquet``: ``logp_prior`` (with ``--prior``), re-scored
     ``logp_aligned`` / ``logp_adapted`` (with ``--aligned``), ``reward`` (with ``--reward``: a
     model path or hub id, ``implicit:BETA`` or ``python:module:function``)."""
+    import sys
     import time
 
     import pyarrow as pa
@@ -212,6 +225,7 @@ def score_run(
     records = table.to_pylist()
     generator_name = manifest.get("models", {}).get("aligned", {}).get("name")
     generator_tokenizer = load_tokenizer(generator_name) if generator_name else None
+    show = sys.stderr.isatty() if progress is None else progress
     start = time.perf_counter()
     columns: dict[str, list[Any]] = {}
     models: dict[str, Any] = {}
@@ -236,7 +250,12 @@ def score_run(
         }[prior_context]
         items = [ids_for(lm.tokenizer, c, r) for c, r in zip(contexts, records, strict=True)]
         scored = score_continuations(
-            lm.model, items, batch_size=batch_size, pad_id=lm.tokenizer.pad_token_id or 0
+            lm.model,
+            items,
+            batch_size=batch_size,
+            pad_id=lm.tokenizer.pad_token_id or 0,
+            progress=show,
+            description="score prior",
         )
         columns["token_logp_prior"] = [s.token_logp for s in scored]
         columns["logp_prior"] = [clamped_sum(s.token_logp, clamp_token_nll) for s in scored]
@@ -254,6 +273,8 @@ def score_run(
             chains=[r["config"] for r in records],
             batch_size=batch_size,
             pad_id=lm.tokenizer.pad_token_id or 0,
+            progress=show,
+            description="score aligned",
         )
         columns["token_logp_aligned"] = [s.token_logp for s in scored]
         columns["token_logp_adapted"] = [s.token_logp_adapted for s in scored]

@@ -1,6 +1,10 @@
-"""Tiny local models for the tests: a byte-level BPE tokenizer trained here with `tokenizers`, and
-GPT-2 and Llama architectures with random weights, saved with ``save_pretrained`` so that the tests
-load them through the same code path users take. No network."""
+"""Tiny local models, for trying the pipeline without a model hub and for the tests: a byte-level
+BPE tokenizer trained here with ``tokenizers``, GPT-2 and Llama architectures with random weights,
+and reward models in both supported layouts, all saved with ``save_pretrained`` so that they load
+through the same code path as real models. No network.
+
+    python -m tradeoff.tiny DIR     # DIR/aligned, DIR/prior, DIR/reward, DIR/prompts.jsonl
+"""
 
 from __future__ import annotations
 
@@ -137,3 +141,50 @@ def save_score_head_reward(directory: Path, seed: int = 2) -> Path:
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(directory)
     return directory
+
+
+PROMPTS = [
+    "How do I bake bread?",
+    "What is the capital of France?",
+    "Tell me a joke.",
+    "How are you today?",
+    "What should I cook for dinner?",
+    "Why is the sky blue?",
+    "How do I learn to swim?",
+    "What is a good name for a cat?",
+]
+
+
+def make_demo(directory: Path) -> dict[str, Path]:
+    """An aligned and a prior model (Llama architecture, same tokenizer), a score-head reward
+    model and a prompt file, under ``directory``."""
+    import json
+
+    directory = Path(directory)
+    paths = {
+        "aligned": save_tiny_model(directory / "aligned", "llama", seed=0),
+        "prior": save_tiny_model(directory / "prior", "llama", seed=1),
+        "reward": save_score_head_reward(directory / "reward", seed=2),
+        "prompts": directory / "prompts.jsonl",
+    }
+    lines = [json.dumps({"id": f"q{i}", "prompt": p}) for i, p in enumerate(PROMPTS)]
+    paths["prompts"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tradeoff.tiny",
+        description="Write tiny random-weight models (aligned, prior, reward) and a prompt file.",
+    )
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    for name, path in make_demo(args.directory).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
