@@ -20,6 +20,7 @@ import platform
 import time
 
 import torch
+from timing import device_seconds
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -56,16 +57,6 @@ def build_model(dtype: torch.dtype, device: torch.device) -> LlamaForCausalLM:
         pad_token_id=0,
     )
     return LlamaForCausalLM(config).to(device=device, dtype=dtype).eval()
-
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -123,9 +114,9 @@ def main() -> None:
     hf(), ours()  # warm-up
     hf_times, our_times, shares = [], [], []
     for _ in range(args.repeats):
-        hf_times.append(timed(hf, device))
+        hf_times.append(device_seconds(hf, device))
         adaptor_seconds[0] = 0.0
-        t = timed(ours, device)
+        t = device_seconds(ours, device)
         our_times.append(t)
         shares.append(adaptor_seconds[0] / t)
     generation.sample_tokens = original

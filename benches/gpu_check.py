@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
+from timing import device_seconds
 from transformers.generation.logits_process import TopPLogitsWarper
 
 import tradeoff
@@ -26,16 +26,7 @@ SHAPES = [(1, 32000), (32, 32000), (32, 128256), (8, 151936)]
 
 def timed(fn, device: torch.device, repeats: int) -> float:
     fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(device_seconds(fn, device) for _ in range(repeats))
 
 
 def main() -> None:

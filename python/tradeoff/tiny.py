@@ -62,27 +62,21 @@ def save_tiny_model(
     """A random-weight model of the given architecture ("gpt2" or "llama") with its tokenizer."""
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = make_tokenizer(directory, add_bos=architecture == "llama", vocab_size=vocab_size)
-    ids = {
-        "vocab_size": len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
     torch.manual_seed(seed)
     if architecture == "gpt2":
-        config = GPT2Config(n_positions=256, n_embd=32, n_layer=2, n_head=2, **ids)
+        config = GPT2Config(
+            n_positions=256,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         model = GPT2LMHeadModel(config)
     elif architecture == "llama":
-        config = LlamaConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=256,
-            **ids,
-        )
-        model = LlamaForCausalLM(config)
+        model = LlamaForCausalLM(tiny_llama_config(tokenizer))
     else:
         raise ValueError(architecture)
     # Larger weights than the default init: peakier, more varied next-token distributions.
@@ -95,6 +89,7 @@ def save_tiny_model(
 
 
 def tiny_llama_config(tokenizer: PreTrainedTokenizerFast, **extra) -> LlamaConfig:
+    """Two layers, 32 wide, grouped-query attention: small, but every code path of a Llama."""
     return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
