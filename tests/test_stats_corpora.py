@@ -125,6 +125,27 @@ def test_corpus_counts_have_the_exact_multinomial_law(corpus_size):
     assert means[:, 1].mean() == pytest.approx(2.1, abs=4 * means[:, 1].std() / np.sqrt(n_corpora))
 
 
+@pytest.mark.parametrize("corpus_size", [5, 100_000])
+def test_weighted_corpora_have_the_multinomial_law(corpus_size):
+    rng = np.random.default_rng(3)
+    weights = rng.dirichlet(np.full(50, 0.3))
+    values = np.column_stack([np.arange(50) == 7, rng.normal(size=50)]).astype(float)
+    means = stats.resample_means(values, n_corpora=20_000, corpus_size=corpus_size, seed=2,
+                                 weights=weights * 3.0)  # fmt: skip
+    p = weights[7]
+    assert means[:, 0].mean() == pytest.approx(
+        p, abs=5 * np.sqrt(p * (1 - p) / corpus_size / 20_000)
+    )
+    assert means[:, 0].var() == pytest.approx(p * (1 - p) / corpus_size, rel=0.05)
+    assert means[:, 1].mean() == pytest.approx(weights @ values[:, 1], abs=0.01)
+    with pytest.raises(ValueError, match="cannot both be given"):
+        stats.resample_means(
+            values, n_corpora=2, corpus_size=3, seed=0, indices=[0], weights=weights
+        )
+    with pytest.raises(ValueError, match="`weights` has 2 values but `values` has 50"):
+        stats.resample_means(values, n_corpora=2, corpus_size=3, seed=0, weights=[1.0, 2.0])
+
+
 def test_resample_means_without_indices_and_one_column():
     values = np.arange(10.0)
     means = stats.resample_means(values, n_corpora=5000, corpus_size=50, seed=2)

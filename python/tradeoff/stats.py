@@ -289,14 +289,17 @@ def resample_means(
     corpus_size: int,
     seed: int,
     indices: Any = None,
+    weights: Any = None,
 ) -> np.ndarray:
     """Means of ``values`` over ``n_corpora`` corpora of ``corpus_size`` draws with replacement.
 
     ``values`` is ``[N]`` or ``[N, m]`` (m value columns resampled together); the result is
     ``[n_corpora]`` or ``[n_corpora, m]``. Draws are uniform over the N rows, or over the entries
-    of ``indices`` (e.g. an IMH chain's states) when given. Exact: for large corpora the item
-    counts are drawn as a multinomial (conditional binomials), which has the distribution of the
-    one-by-one draws at a cost independent of ``corpus_size``.
+    of ``indices`` (e.g. an IMH chain's states) when given, or row i with probability
+    ``weights[i] / sum(weights)`` (e.g. a distribution over outcomes). Exact: for large corpora the
+    item counts are drawn as a multinomial (conditional binomials), which has the distribution of
+    the one-by-one draws at a cost independent of ``corpus_size``; small corpora are drawn one by
+    one (weights through an alias table).
     """
     try:
         table = np.asarray(values, dtype=np.float64)
@@ -308,13 +311,17 @@ def resample_means(
         raise ValueError("`values` is empty; it needs at least one row and column")
     one_column = table.ndim == 1
     table = np.ascontiguousarray(table.reshape(len(table), -1) if one_column else table)
+    if indices is not None and weights is not None:
+        raise ValueError("`indices` and `weights` cannot both be given; pick one pool")
     pool = None if indices is None else _integers("indices", indices, np.uint32, _U32_MAX)
+    probabilities = None if weights is None else _vector("weights", weights)
     means = _core.resample_means(
         table,
         _size("n_corpora", n_corpora),
         _size("corpus_size", corpus_size),
         _seed(seed),
         pool,
+        probabilities,
     )
     return means[:, 0] if one_column else means
 

@@ -17,7 +17,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use tradeoff::stats::bootstrap::{bootstrap_ci, Method, Options, Statistic};
 use tradeoff::stats::correlation::{kendall, linregress, pearson, spearman};
 use tradeoff::stats::imh::{cramers_v, imh};
-use tradeoff::stats::resample::{resample_means, Table};
+use tradeoff::stats::resample::{resample_means, Pool, Table};
 use tradeoff::stats::segments::segment_sum;
 use tradeoff::stats::simpson::{simpson, Method as SimpsonMethod};
 
@@ -111,16 +111,18 @@ fn corpora(c: &mut Criterion) {
         bench.iter(|| imh(black_box(&log_target), black_box(&log_proposal), 200_000, 0).unwrap())
     });
     group.bench_function("resample_means/2000x200000x2", |bench| {
-        bench.iter(|| resample_means(table, 2000, 200_000, 0, Some(&chain.indices)).unwrap())
+        bench.iter(|| {
+            resample_means(table, 2000, 200_000, 0, Pool::Indices(&chain.indices)).unwrap()
+        })
     });
     group.bench_function("paper_scale/imh+resample_means", |bench| {
         bench.iter(|| {
             let chain = imh(&log_target, &log_proposal, 200_000, 0).unwrap();
-            resample_means(table, 2000, 200_000, 0, Some(&chain.indices)).unwrap()
+            resample_means(table, 2000, 200_000, 0, Pool::Indices(&chain.indices)).unwrap()
         })
     });
     group.bench_function("resample_means/draws/2000x2000", |bench| {
-        bench.iter(|| resample_means(table, 2000, 2000, 0, None).unwrap())
+        bench.iter(|| resample_means(table, 2000, 2000, 0, Pool::Rows).unwrap())
     });
     group.bench_function("cramers_v/200000", |bench| {
         bench.iter(|| cramers_v(&chain.indices[..199_999], &chain.indices[1..]))

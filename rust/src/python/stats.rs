@@ -9,7 +9,7 @@ use super::{contiguous, to_py};
 use crate::stats::bootstrap::{self, Method, Options, Statistic};
 use crate::stats::correlation::{self, Correlation, Regression};
 use crate::stats::moments::check_same_len;
-use crate::stats::resample::Table;
+use crate::stats::resample::{Pool, Table};
 use crate::stats::{imh as imh_core, resample, segments, simpson as simpson_core};
 use crate::stats::{tradeoff_line as line_core, typicality as typicality_core};
 
@@ -150,9 +150,10 @@ fn effective_sample_size(py: Python<'_>, trace: Vector<'_>) -> PyResult<Option<f
     Ok(py.detach(|| imh_core::effective_sample_size(trace)))
 }
 
-/// Corpus means, `[n_corpora, m]` for `values` `[N, m]`.
+/// Corpus means, `[n_corpora, m]` for `values` `[N, m]`; `indices` or `weights` (or neither).
 #[pyfunction]
-#[pyo3(signature = (values, n_corpora, corpus_size, seed, indices))]
+#[pyo3(signature = (values, n_corpora, corpus_size, seed, indices, weights))]
+#[allow(clippy::too_many_arguments)]
 fn resample_means<'py>(
     py: Python<'py>,
     values: PyReadonlyArray2<'py, f64>,
@@ -160,18 +161,25 @@ fn resample_means<'py>(
     corpus_size: usize,
     seed: u64,
     indices: Option<PyReadonlyArray1<'py, u32>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Bound<'py, numpy::PyArray2<f64>>> {
     let n_columns = values.shape()[1];
     let data = values
         .as_slice()
         .map_err(|_| PyValueError::new_err("`values` must be a C-contiguous float64 array"))?;
-    let indices = match &indices {
-        Some(i) => Some(contiguous("indices", i)?),
-        None => None,
+    let pool = match (&indices, &weights) {
+        (Some(i), None) => Pool::Indices(contiguous("indices", i)?),
+        (None, Some(w)) => Pool::Weights(contiguous("weights", w)?),
+        (None, None) => Pool::Rows,
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "`indices` and `weights` cannot both be given; pick one pool",
+            ))
+        }
     };
     let table = Table { data, n_columns };
     let means = py
-        .detach(|| resample::resample_means(table, n_corpora, corpus_size, seed, indices))
+        .detach(|| resample::resample_means(table, n_corpora, corpus_size, seed, pool))
         .map_err(to_py)?;
     let rows = means.len().checked_div(n_columns).unwrap_or(0);
     let table = numpy::ndarray::Array2::from_shape_vec((rows, n_columns), means)
