@@ -1,0 +1,238 @@
+"""An exact world: a prior given as a probabilistic finite-state automaton, an additive reward,
+and everything the paper estimates computed exactly, without sampling.
+
+The prior p emits, in state s, token a with probability ``P[s, a]`` and moves to ``next[s, a]``;
+token ``EOS`` (the last one) ends the string, and every state has at least ``min_eos`` probability
+of EOS, so strings are finite. The reward adds up over transitions, ``r(y) = sum w(s_t, a_t)``
+(EOS included). Then:
+
+- the aligned model ``pi = p exp(r / beta) / Z`` is another automaton: with tilted weights
+  ``W[s, a] = P[s, a] exp(w[s, a] / beta)``, the normaliser per state solves
+  ``Z_s = W[s, EOS] + sum_a W[s, a] Z_next[s, a]`` (one linear solve), and
+  ``pi(a | s) = W[s, a] Z_next[s, a] / Z_s``; when the tilted weights make Z infinite (the
+  solve's matrix has spectral radius >= 1), this is refused with a clear error;
+- an adaptor chain applied to pi's next-token distribution in each state gives the adapted
+  automaton q (the same float32 arithmetic as the sampler);
+- expectations of any additive quantity under an automaton come from its expected state visits,
+  ``v = e_start (I - Q)^-1``: reward, log p, log pi, log q and length under q, and under the IMH
+  target (pi restricted to q's support, renormalised);
+- the identity ``E[log pi] = E[log p] + E[r] / beta - log Z`` holds for every string, so for
+  every expectation; :func:`exact_expectations` reports its residual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..adaptors import AdaptorChain
+
+__all__ = [
+    "Automaton",
+    "AutomatonSettings",
+    "InfiniteNormaliserError",
+    "adapt",
+    "exact_expectations",
+    "make_prior",
+    "sample_strings",
+    "tilt",
+]
+
+
+class InfiniteNormaliserError(ValueError):
+    """The tilted weights p exp(r / beta) do not sum to a finite Z."""
+
+
+@dataclass(frozen=True)
+class AutomatonSettings:
+    """A seeded random world. Tokens 0 .. n_symbols - 1 are symbols, token n_symbols is EOS."""
+
+    n_states: int = 6
+    n_symbols: int = 12
+    min_eos: float = 0.05
+    beta: float = 1.0
+    reward_scale: float = 0.4
+    concentration: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_states", "n_symbols"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be an integer >= 1, got {getattr(self, name)}")
+        if not 0 < self.min_eos < 1:
+            raise ValueError(f"`min_eos` must be in (0, 1), got {self.min_eos}")
+        for name in ("beta", "concentration"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
+        if not self.reward_scale >= 0:
+            raise ValueError(f"`reward_scale` must be >= 0, got {self.reward_scale}")
+
+
+@dataclass(frozen=True)
+class Automaton:
+    """Next-token log-probabilities ``log_probs[s, a]`` (``-inf`` for impossible tokens), the
+    state after each symbol ``next_state[s, a]`` (a < EOS), and the start state."""
+
+    log_probs: np.ndarray
+    next_state: np.ndarray
+    start: int = 0
+
+    @property
+    def eos(self) -> int:
+        return self.log_probs.shape[1] - 1
+
+    @property
+    def probs(self) -> np.ndarray:
+        return np.exp(self.log_probs)
+
+
+def make_prior(settings: AutomatonSettings) -> tuple[Automaton, np.ndarray]:
+    """The prior automaton p and the reward table ``w[s, a]`` (EOS column included)."""
+    rng = np.random.default_rng(settings.seed)
+    s, a = settings.n_states, settings.n_symbols
+    symbols = rng.dirichlet(np.full(a, settings.concentration), size=s)
+    eos = settings.min_eos + (1 - settings.min_eos) * rng.beta(1.0, 4.0, size=s)
+    probs = np.column_stack([symbols * (1 - eos)[:, None], eos])
+    next_state = rng.integers(0, s, size=(s, a))
+    reward = settings.reward_scale * rng.normal(size=(s, a + 1))
+    with np.errstate(divide="ignore"):
+        log_probs = np.log(probs)
+    return Automaton(log_probs, next_state), reward
+
+
+def _transfer(weights: np.ndarray, next_state: np.ndarray) -> np.ndarray:
+    """``M[s, s'] = sum over symbols a with next[s, a] = s' of weights[s, a]``."""
+    n = weights.shape[0]
+    matrix = np.zeros((n, n))
+    np.add.at(matrix, (np.repeat(np.arange(n), next_state.shape[1]), next_state.ravel()),
+              weights[:, :-1].ravel())  # fmt: skip
+    return matrix
+
+
+def _normaliser(weights: np.ndarray, next_state: np.ndarray) -> np.ndarray:
+    """Z solving ``Z = W[:, EOS] + M Z``; raises when the series diverges."""
+    matrix = _transfer(weights, next_state)
+    radius = max(abs(np.linalg.eigvals(matrix))) if matrix.size else 0.0
+    if radius >= 1.0 - 1e-12:
+        raise InfiniteNormaliserError(
+            f"the tilted weights p exp(r / beta) sum to infinity (spectral radius {radius:.4f} "
+            ">= 1): lower the reward scale, raise `beta`, or raise `min_eos`"
+        )
+    return np.linalg.solve(np.eye(len(matrix)) - matrix, weights[:, -1])
+
+
+def tilt(prior: Automaton, reward: np.ndarray, beta: float) -> tuple[Automaton, float]:
+    """The aligned automaton pi = p exp(r / beta) / Z, and log Z (from the start state)."""
+    weights = prior.probs * np.exp(reward / beta)
+    z = _normaliser(weights, prior.next_state)
+    z_next = np.column_stack([z[prior.next_state], np.ones(len(z))])
+    with np.errstate(divide="ignore"):
+        log_probs = np.log(weights) + np.log(z_next) - np.log(z)[:, None]
+    return Automaton(log_probs, prior.next_state, prior.start), float(np.log(z[prior.start]))
+
+
+def adapt(model: Automaton, chain: AdaptorChain | str) -> Automaton:
+    """The adapted automaton: ``chain`` applied to each state's next-token distribution, in
+    float32 as the sampler does, renormalised."""
+    chain = AdaptorChain.coerce(chain)
+    log_q = chain.log_probs(model.log_probs.astype(np.float32)).astype(np.float64)
+    # Renormalised in float64, so that each row sums to 1 to double precision (the expectations'
+    # telescoping identities need it); the kept set is the sampler's.
+    kept = log_q > -np.inf
+    peak = np.max(log_q, axis=1, keepdims=True)
+    log_q = np.where(kept, log_q - peak, -np.inf)
+    log_q -= np.log(np.exp(log_q).sum(axis=1, keepdims=True))
+    return Automaton(log_q, model.next_state, model.start)
+
+
+def _visits(model: Automaton) -> np.ndarray:
+    """Expected number of visits to each state before EOS, from the start state."""
+    q = _transfer(model.probs, model.next_state)
+    start = np.zeros(len(q))
+    start[model.start] = 1.0
+    radius = max(abs(np.linalg.eigvals(q))) if q.size else 0.0
+    if radius >= 1.0 - 1e-12:
+        raise ValueError(
+            "this automaton's strings need not end: a cycle of states has no EOS in its support "
+            "(an adaptor truncated EOS away); use a chain that keeps EOS reachable"
+        )
+    return np.linalg.solve((np.eye(len(q)) - q).T, start)
+
+
+def _expect(model: Automaton, visits: np.ndarray, per_token: np.ndarray) -> float:
+    """E[sum over the string's tokens (EOS included) of per_token[s, a]] under ``model``."""
+    probs = model.probs
+    values = np.where(probs > 0, per_token, 0.0)
+    return float(visits @ (probs * values).sum(axis=1))
+
+
+def restrict(model: Automaton, support: np.ndarray) -> Automaton:
+    """``model`` restricted to the tokens in ``support`` and renormalised as a distribution over
+    strings (each state's normaliser from one linear solve)."""
+    weights = np.where(support, model.probs, 0.0)
+    z = _normaliser(weights, model.next_state)
+    z_next = np.column_stack([z[model.next_state], np.ones(len(z))])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_probs = np.log(weights) + np.log(z_next) - np.log(z)[:, None]
+    return Automaton(np.where(weights > 0, log_probs, -np.inf), model.next_state, model.start)
+
+
+def exact_expectations(
+    prior: Automaton, reward: np.ndarray, beta: float, chain: AdaptorChain | str
+) -> dict[str, Any]:
+    """Exact expectations of reward, log p, log pi, log q and length (tokens, EOS included)
+    under the adapted automaton q, and under the IMH target (pi restricted to q's support); with
+    log Z and the identity's residual ``E_q[log pi] - (E_q[log p] + E_q[r] / beta - log Z)``."""
+    aligned, log_z = tilt(prior, reward, beta)
+    adapted = adapt(aligned, chain)
+    target = restrict(aligned, adapted.log_probs > -np.inf)
+    ones = np.ones_like(reward)
+    result: dict[str, Any] = {"log_z": log_z}
+    for name, model in (("adapted", adapted), ("imh_target", target)):
+        visits = _visits(model)
+        values = {
+            "reward": _expect(model, visits, reward),
+            "logp_prior": _expect(model, visits, prior.log_probs),
+            "logp_aligned": _expect(model, visits, aligned.log_probs),
+            "logp_adapted": _expect(model, visits, adapted.log_probs),
+            "length": _expect(model, visits, ones),
+        }
+        result[name] = values
+    q = result["adapted"]
+    result["identity_residual"] = q["logp_aligned"] - (q["logp_prior"] + q["reward"] / beta - log_z)
+    return result
+
+
+def sample_strings(
+    model: Automaton, n: int, seed: int, max_length: int = 10_000
+) -> list[list[int]]:
+    """``n`` token sequences (EOS included) drawn from an automaton: for tests and checks."""
+    rng = np.random.default_rng(seed)
+    probs = model.probs
+    cumulative = np.cumsum(probs, axis=1)
+    strings = []
+    for _ in range(n):
+        state, tokens = model.start, []
+        for _ in range(max_length):
+            u = rng.random() * cumulative[state, -1]
+            token = int(np.searchsorted(cumulative[state], u, side="right"))
+            token = min(token, model.eos)
+            tokens.append(token)
+            if token == model.eos:
+                break
+            state = int(model.next_state[state, token])
+        strings.append(tokens)
+    return strings
+
+
+def string_values(model: Automaton, tokens: list[int], per_token: np.ndarray) -> float:
+    """The sum of ``per_token[s, a]`` along one string."""
+    state, total = model.start, 0.0
+    for token in tokens:
+        total += per_token[state, token]
+        if token == model.eos:
+            break
+        state = int(model.next_state[state, token])
+    return float(total)
