@@ -76,6 +76,8 @@ def _offline() -> bool:
 def _from_pretrained(auto_class: Any, name: str, what: str, **kwargs: Any) -> Any:
     """``auto_class.from_pretrained`` from a local directory, else the local cache, else the hub
     (unless offline), with an error that says how to provide the model."""
+    from .worlds import automaton_hf  # noqa: F401  (registers the automaton world's classes)
+
     if Path(name).is_dir():
         return auto_class.from_pretrained(name, **kwargs)
     if Path(name).exists():

@@ -51,9 +51,9 @@ class AutomatonSettings:
 
     n_states: int = 6
     n_symbols: int = 12
-    min_eos: float = 0.05
+    min_eos: float = 0.1
     beta: float = 1.0
-    reward_scale: float = 0.4
+    reward_scale: float = 0.3
     concentration: float = 0.5
     seed: int = 0
 
