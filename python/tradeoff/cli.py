@@ -24,6 +24,9 @@ Commands:
              torchrun splits the work across processes
   score      add log p under the prior, re-scored log pi / log q, and rewards to a run
   toy        the paper's toy experiment (no model needed): the trade-off in a known world
+  analyze    per-configuration means with intervals, IMH, resampled corpora, correlations
+  report     figures and a self-contained report.html for an analysed run
+  demo       the whole pipeline on an exact automaton world, estimates next to the truth
 
 The Rust adaptor engine and the corpus statistics are also a Python API:
 
@@ -59,6 +62,14 @@ The paper's toy experiment: 1,000 outcomes, aligned p+ ~ Dirichlet(0.1) (numpy l
 prior p = softmax(p+^(1/42) + U(-0.42, 0.42)), reward r = log(p+ / p) (beta = 1, Z = 1); 1,000
 corpora of 100,000 draws from p+; typical corpora have |H(p+) + mean log p+| < 0.001. Published:
 H(p+) = 5.01, H(p) = 6.87, string level rho = 0.43, r = 0.49, corpus level (binned) about -0.92.
+"""
+
+
+DEMO_HELP = """\
+Builds an automaton world (a prior automaton, an additive reward, the aligned model
+pi = p exp(r / beta) / Z computed exactly, all saved as transformers models), then runs the real
+pipeline on it: generate (7 adaptor families x 5 temperatures), score, analyze, report. Prints each
+configuration's estimated means with 95% intervals next to their exact values.
 """
 
 
@@ -202,7 +213,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     toy.add_argument("--figure", metavar="PATH", help="write the paper's three panels as a PNG")
     toy.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="analyse a scored run into summary.json",
+        description="Per configuration: means of reward, log p, log pi, log q and length with "
+        "95%% bootstrap intervals; the IMH correction (acceptance, ESS, Cramér's V) and its "
+        "means; corpora resampled from the chain; pooled string- and corpus-level correlations, "
+        "the Simpson check, the implied beta and the trade-off line. Writes summary.json.",
+    )
+    analyze.add_argument("--run", required=True, help="a scored run directory")
+    _add_analysis_options(analyze)
+    analyze.add_argument("--json", action="store_true", help="print the summary on stdout")
+
+    report = commands.add_parser(
+        "report",
+        help="figures and report.html for an analysed run",
+        description="Writes figures/*.png and a self-contained report.html from summary.json.",
+    )
+    report.add_argument("--run", required=True, help="an analysed run directory")
+    report.add_argument("--json", action="store_true", help="print the report's path as JSON")
+
+    demo = commands.add_parser(
+        "demo",
+        help="the whole pipeline on an exact automaton world",
+        description=DEMO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--out", default="demo-run", help="output directory (default: demo-run)")
+    demo.add_argument("--samples", type=_positive, default=400, help="strings per configuration")
+    demo.add_argument("--seed", type=_seed, default=0)
+    demo.add_argument("--json", action="store_true", help="print the summary on stdout")
     return parser
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-steps", type=_positive, default=200_000, help="IMH steps per config")
+    p.add_argument("--n-corpora", type=_positive, default=2_000, help="resampled corpora")
+    p.add_argument("--corpus-size", type=_positive, default=200_000, help="strings per corpus")
+    p.add_argument("--n-resamples", type=_positive, default=2_000, help="bootstrap resamples")
+    p.add_argument("--seed", type=_seed, default=0)
 
 
 def _generate(args: argparse.Namespace) -> dict:
@@ -289,6 +339,71 @@ def _toy(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _analyze(args: argparse.Namespace) -> dict:
+    from .analysis import AnalysisSettings, analyze_run
+
+    settings = AnalysisSettings(
+        n_steps=args.n_steps,
+        n_corpora=args.n_corpora,
+        corpus_size=args.corpus_size,
+        n_resamples=args.n_resamples,
+        seed=args.seed,
+    )
+    summary = analyze_run(args.run, settings=settings)
+    if not args.json:
+        _print_configs(summary)
+    return summary
+
+
+def _report(args: argparse.Namespace) -> dict:
+    from .report import write_report
+
+    path = write_report(args.run)
+    if not args.json:
+        print(f"report: {path}")
+    return {"run": args.run, "report": str(path)}
+
+
+def _demo(args: argparse.Namespace) -> dict:
+    from .demo import coverage, run_demo
+
+    summary = run_demo(args.out, samples=args.samples, seed=args.seed, progress=None)
+    summary["coverage"] = coverage(summary)
+    if not args.json:
+        _print_configs(summary)
+        print(
+            f"{summary['coverage']:.0%} of the estimated means have the exact value in their "
+            f"95% interval; {summary['seconds']:.1f} s; report: {summary['report']}"
+        )
+    return summary
+
+
+def _fmt(v: dict | None) -> str:
+    if not v or v.get("value") is None:
+        return "–"
+    return f"{v['value']:8.3f} [{v['low']:8.3f}, {v['high']:8.3f}]"
+
+
+def _print_configs(summary: dict) -> None:
+    width = max(len(c["config"]) for c in summary["configs"])
+    header = f"{'configuration':<{width}}  {'mean reward [95%]':>30} {'exact':>8}  "
+    print(header + f"{'mean log p [95%]':>30} {'exact':>8}")
+    for c in summary["configs"]:
+        exact = c.get("exact")
+        er = f"{exact['mean_reward']:8.3f}" if exact else f"{'–':>8}"
+        ep = f"{exact['mean_logp_prior']:8.3f}" if exact else f"{'–':>8}"
+        print(
+            f"{c['config']:<{width}}  {_fmt(c['mean_reward']):>30} {er}  "
+            f"{_fmt(c['mean_logp_prior']):>30} {ep}"
+        )
+    s, k = summary["string_level"], summary.get("corpus_level", {})
+    rho = (k.get("spearman") or {}).get("statistic")
+    print(
+        f"string level Spearman(log p, reward) = {s['spearman']['statistic']:.3f}; corpus level "
+        f"(IMH-resampled corpora) = {rho if rho is None else round(rho, 3)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -296,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stdout)
         return 0
     try:
-        summary = {"generate": _generate, "score": _score, "toy": _toy}[args.command](args)
+        commands = {"generate": _generate, "score": _score, "toy": _toy, "analyze": _analyze,
+                    "report": _report, "demo": _demo}  # fmt: skip
+        summary = commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tradeoff-eval {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -304,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # under torchrun, rank 0 reports for the run
     if args.json:
         print(json.dumps(summary))
-    elif args.command != "toy":
+    elif args.command in ("generate", "score"):
         print(f"{args.command}: {summary['strings']} strings in {summary['run']}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,65 @@
+"""The demo end to end: generate, score, analyze and report on the exact automaton world, with at
+least 90% of the estimated means holding the exact value in their 95% interval."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from tradeoff import cli
+from tradeoff.report import family_and_temperature
+
+
+def run(*args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(list(args)) == 0
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    summary = json.loads(run("demo", "--out", str(out), "--json"))
+    return out, summary
+
+
+def test_demo_estimates_meet_the_exact_answers(demo):
+    out, summary = demo
+    assert len(summary["configs"]) == 35
+    assert summary["coverage"] >= 0.9
+    for c in summary["configs"]:
+        assert c["n_strings"] == 400 and c["dropped"] == {"unfinished": 0, "non_finite": 0}
+        for key in ("mean_reward", "mean_logp_prior", "mean_logp_aligned"):
+            assert set(c[key]) == {"value", "low", "high"}
+            assert c[key]["low"] <= c[key]["value"] <= c[key]["high"]
+            assert isinstance(c["exact"][key], float)
+        assert 0 < c["imh"]["acceptance_rate"] <= 1 and c["imh"]["ess"] > 0
+        assert set(c["imh"]["exact"]) == set(c["exact"])
+    assert summary["implied_beta"]["beta"] == pytest.approx(1.0, rel=1e-4)
+    assert summary["implied_beta"]["r_squared"] == pytest.approx(1.0, abs=1e-6)
+    for level in ("string_level", "corpus_level"):
+        assert -1 <= summary[level]["spearman"]["statistic"] <= 1
+    on_disk = json.loads((out / "run" / "summary.json").read_text())
+    assert on_disk["configs"][0]["config"] == summary["configs"][0]["config"]
+
+
+def test_analyze_and_report_commands_on_the_demo_run(demo, tmp_path):
+    out, _ = demo
+    summary = json.loads(run("analyze", "--run", str(out / "run"), "--n-steps", "5000",
+                             "--n-corpora", "50", "--json"))  # fmt: skip
+    assert summary["settings"]["n_steps"] == 5000
+    report = json.loads(run("report", "--run", str(out / "run"), "--json"))["report"]
+    page = open(report, encoding="utf-8").read()
+    assert page.count("data:image/png;base64,") == 2 and "</html>" in page
+    for figure in ("corpus_level.png", "estimates.png"):
+        assert (out / "run" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_configuration_names_split_into_family_and_temperature():
+    assert family_and_temperature("temperature=1.5,top_p=0.9") == ("top_p=0.9", 1.5)
+    assert family_and_temperature("ancestral") == ("ancestral", 1.0)
+    assert family_and_temperature("temperature=0.5") == ("ancestral", 0.5)
