@@ -20,6 +20,7 @@ STATISTICS = {
     "mean_difference": lambda x, y: np.mean(x - y),
     "pearson": lambda x, y: scipy.stats.pearsonr(x, y).statistic,
     "spearman": lambda x, y: scipy.stats.spearmanr(x, y).statistic,
+    "kendall": lambda x, y: scipy.stats.kendalltau(x, y).statistic,
     "slope": lambda x, y: scipy.stats.linregress(x, y).slope,
 }
 

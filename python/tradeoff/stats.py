@@ -195,7 +195,7 @@ class BootstrapResult:
         return (self.low, self.high)
 
 
-_STATISTICS = ("mean", "mean_difference", "pearson", "spearman", "slope")
+_STATISTICS = ("mean", "mean_difference", "pearson", "spearman", "kendall", "slope")
 
 
 def bootstrap_ci(
@@ -211,9 +211,10 @@ def bootstrap_ci(
     """Bootstrap confidence interval (percentile or BCa, as ``scipy.stats.bootstrap``).
 
     ``statistic`` is ``"mean"`` of ``x``, or a paired statistic of ``(x, y)`` resampled as pairs:
-    ``"pearson"``, ``"spearman"``, ``"mean_difference"`` (mean of ``x - y``) or ``"slope"`` (of
-    the least-squares line of ``y`` on ``x``). ``method`` is ``"percentile"`` or ``"bca"``
-    (bias-corrected and accelerated; its jackknife costs O(n) except for Spearman, O(n^2)).
+    ``"pearson"``, ``"spearman"``, ``"kendall"`` (tau-b), ``"mean_difference"`` (mean of
+    ``x - y``) or ``"slope"`` (of the least-squares line of ``y`` on ``x``). ``method`` is
+    ``"percentile"`` or ``"bca"`` (bias-corrected and accelerated; its jackknife costs O(n),
+    except Spearman's O(n^2) and Kendall's O(n^2 log n)).
     Resamples run in parallel, each from its own stream of ``seed``, so the result does not
     depend on the thread count. A resample whose statistic is undefined (a constant resample for
     a correlation) makes the interval NaN.

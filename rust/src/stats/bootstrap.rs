@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
+use crate::stats::correlation::kendall;
 use crate::stats::draws::StreamLanes;
 use crate::stats::moments::{centred, check_finite, check_len, check_pair, mean, r_from};
 use crate::stats::rank::average_ranks;
@@ -21,6 +22,8 @@ pub enum Statistic {
     MeanDifference,
     Pearson,
     Spearman,
+    /// Kendall's tau-b.
+    Kendall,
     /// The least-squares slope of y on x.
     Slope,
 }
@@ -35,6 +38,7 @@ impl Statistic {
             "mean_difference" => Statistic::MeanDifference,
             "pearson" => Statistic::Pearson,
             "spearman" => Statistic::Spearman,
+            "kendall" => Statistic::Kendall,
             "slope" => Statistic::Slope,
             _ => {
                 return Err(Error::argument(
@@ -203,6 +207,7 @@ fn evaluate(kind: Statistic, x: &[f64], y: Option<&[f64]>) -> f64 {
         (Statistic::Mean, _) => x.iter().sum::<f64>() / x.len() as f64,
         (Statistic::Pearson, Some(y)) => pearson_r(x, y),
         (Statistic::Spearman, Some(y)) => pearson_r(&average_ranks(x), &average_ranks(y)),
+        (Statistic::Kendall, Some(y)) => kendall(x, y).map_or(f64::NAN, |c| c.statistic),
         (Statistic::Slope, Some(y)) => slope(x, y),
         _ => f64::NAN,
     }
@@ -305,6 +310,24 @@ fn jackknife(kind: Statistic, x: &[f64], y: Option<&[f64]>) -> Vec<f64> {
                             pearson_r(ax, ay)
                         },
                     )
+                    .collect()
+            })
+        }
+        (Statistic::Kendall, Some(y)) => {
+            // Recomputed for each left-out pair: O(n^2 log n).
+            parallel::pool().install(|| {
+                (0..n)
+                    .into_par_iter()
+                    .map(|k| {
+                        let keep = |v: &[f64]| -> Vec<f64> {
+                            v.iter()
+                                .enumerate()
+                                .filter(|&(i, _)| i != k)
+                                .map(|(_, &a)| a)
+                                .collect()
+                        };
+                        evaluate(Statistic::Kendall, &keep(x), Some(&keep(y)))
+                    })
                     .collect()
             })
         }
