@@ -34,12 +34,19 @@ MEANS = {
 
 @dataclass(frozen=True)
 class AnalysisSettings:
+    """IMH and resampling sizes (the paper's by default) and the bootstrap's."""
+
     n_steps: int = 200_000
     n_corpora: int = 2_000
     corpus_size: int = 200_000
     n_resamples: int = 2_000
+    # Correlation intervals resample pairs; above LARGE_SAMPLE pairs, fewer resamples.
+    correlation_resamples: int = 1_000
     level: float = 0.95
     seed: int = 0
+
+
+LARGE_SAMPLE = 20_000
 
 
 def _interval(values: np.ndarray, settings: AnalysisSettings, seed: int) -> dict[str, float]:
@@ -54,18 +61,31 @@ def _interval(values: np.ndarray, settings: AnalysisSettings, seed: int) -> dict
     return {"value": ci.statistic, "low": ci.low, "high": ci.high}
 
 
-def _correlations(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def _correlations(
+    x: np.ndarray, y: np.ndarray, settings: AnalysisSettings | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Spearman, Pearson and Kendall with p-values and, given settings, percentile bootstrap
+    intervals over the pairs."""
     import warnings
 
+    functions = (("spearman", stats.spearman), ("pearson", stats.pearson),
+                 ("kendall", stats.kendall))  # fmt: skip
+    result: dict[str, Any] = {"n": int(len(x))}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        result: dict[str, Any] = {"n": int(len(x))}
-        for name, fn in (("spearman", stats.spearman), ("pearson", stats.pearson)):
+        for name, fn in functions:
+            entry = {"statistic": math.nan, "pvalue": math.nan, "low": math.nan, "high": math.nan}
             if len(x) >= 3:
                 c = fn(x, y)
-                result[name] = {"statistic": c.statistic, "pvalue": c.pvalue}
-            else:
-                result[name] = {"statistic": math.nan, "pvalue": math.nan}
+                entry.update(statistic=c.statistic, pvalue=c.pvalue)
+                if settings is not None and math.isfinite(c.statistic):
+                    resamples = settings.correlation_resamples
+                    if len(x) > LARGE_SAMPLE:
+                        resamples = max(resamples // 5, 100)
+                    ci = stats.bootstrap_ci(x, y=y, statistic=name, n_resamples=resamples,
+                                            level=settings.level, seed=seed)  # fmt: skip
+                    entry.update(low=ci.low, high=ci.high)
+            result[name] = entry
     return result
 
 
@@ -112,7 +132,8 @@ def analyze_run(
     finished = np.asarray(table.column("finished").to_pylist(), dtype=bool)
     prompt_ids = np.asarray(table.column("prompt_id").to_pylist())
     finite = np.all([np.isfinite(v) for v in columns.values()], axis=0)
-    keep = finite & finished
+    empty = columns["n_tokens"] == 0
+    keep = finite & finished & ~empty
     order = list(dict.fromkeys(config.tolist()))
     configs = []
     corpus_points: list[np.ndarray] = []
@@ -123,13 +144,16 @@ def analyze_run(
             "config": name,
             "n_strings": int(rows.sum()),
             "dropped": {
-                "unfinished": int(((config == name) & ~finished).sum()),
-                "non_finite": int(((config == name) & finished & ~finite).sum()),
+                "empty": int(((config == name) & empty).sum()),
+                "unfinished": int(((config == name) & ~empty & ~finished).sum()),
+                "non_finite": int(((config == name) & ~empty & finished & ~finite).sum()),
             },
         }
         for key, column in MEANS.items():
             entry[key] = _interval(columns[column][rows], settings, settings.seed + 7 * index)
-        entry["string_level"] = _correlations(columns["logp_prior"][rows], columns["reward"][rows])
+        entry["string_level"] = _correlations(
+            columns["logp_prior"][rows], columns["reward"][rows], settings, settings.seed + index
+        )
         if rows.sum() >= 2:
             chain = stats.imh(columns["logp_aligned"][rows], columns["logp_adapted"][rows],
                               n_steps=settings.n_steps, seed=settings.seed + index)  # fmt: skip
@@ -159,6 +183,13 @@ def analyze_run(
             corpus_points.append(corpora)
             corpus_configs.extend([name] * len(corpora))
             imh["corpora"] = {"n_corpora": settings.n_corpora, "corpus_size": settings.corpus_size}
+            alpha = 100 * (1 - settings.level) / 2
+            for key, column in (("mean_reward", corpora[:, 0]), ("mean_logp_prior", corpora[:, 1])):
+                low, high = np.percentile(column, [alpha, 100 - alpha])
+                imh["corpora"][key] = {"value": column.mean(), "low": low, "high": high}
+            entry["corpus_level"] = _correlations(
+                corpora[:, 1], corpora[:, 0], settings, settings.seed + index
+            )
             entry["imh"] = imh
         known = exact(name) if exact is not None else None
         if known is not None:
@@ -173,7 +204,7 @@ def analyze_run(
         "run": str(run.path),
         "n_strings": int(keep.sum()),
         "configs": configs,
-        "string_level": _correlations(x, y),
+        "string_level": _correlations(x, y, settings, settings.seed),
         "settings": settings.__dict__,
     }
     if corpus_points:
@@ -186,7 +217,7 @@ def analyze_run(
         pq.write_table(corpora_table, tmp)
         tmp.replace(run.path / "corpora.parquet")
         summary["corpus_level"] = {
-            **_correlations(pooled[:, 1], pooled[:, 0]),
+            **_correlations(pooled[:, 1], pooled[:, 0], settings, settings.seed),
             "n_corpora": int(len(pooled)),
         }
         line = stats.tradeoff_line(
