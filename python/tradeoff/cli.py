@@ -26,6 +26,8 @@ Commands:
   toy        the paper's toy experiment (no model needed): the trade-off in a known world
   analyze    per-configuration means with intervals, IMH, resampled corpora, correlations
   report     figures and a self-contained report.html for an analysed run
+  recommend  the Pareto frontier of reward vs prior log-likelihood, and the cheapest adaptor
+             that meets a target
   demo       the whole pipeline on an exact automaton world, estimates next to the truth
 
 The Rust adaptor engine and the corpus statistics are also a Python API:
@@ -234,6 +236,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", required=True, help="an analysed run directory")
     report.add_argument("--json", action="store_true", help="print the report's path as JSON")
 
+    rec = commands.add_parser(
+        "recommend",
+        help="which adaptor buys how much reward for how much likelihood",
+        description="The Pareto frontier of an analysed run's configurations in (mean prior "
+        "log-likelihood, mean reward), with 95%% intervals; with a target, the configuration "
+        "that meets it at the least cost, its exchange rate against ancestral sampling, and "
+        "whether the choice is distinguishable from the next one.",
+    )
+    rec.add_argument("--run", required=True, help="an analysed run directory (summary.json)")
+    target = rec.add_mutually_exclusive_group()
+    target.add_argument("--min-reward", type=float, metavar="R", help="mean reward at least R")
+    target.add_argument(
+        "--max-loglik-loss",
+        type=float,
+        metavar="L",
+        help="mean prior log-likelihood at most L nats below ancestral sampling",
+    )
+    rec.add_argument("--baseline", default="ancestral", help="configuration to compare against")
+    rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+
     demo = commands.add_parser(
         "demo",
         help="the whole pipeline on an exact automaton world",
@@ -364,6 +386,37 @@ def _report(args: argparse.Namespace) -> dict:
     return {"run": args.run, "report": str(path)}
 
 
+def _recommend(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    from .recommend import recommend
+
+    path = Path(args.run) / "summary.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; run `tradeoff-eval analyze --run {args.run}` first"
+        )
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    result = recommend(
+        summary,
+        min_reward=args.min_reward,
+        max_loglik_loss=args.max_loglik_loss,
+        baseline=args.baseline,
+    )
+    if not args.json:
+        print("Pareto frontier (mean log p, mean reward, 95% intervals):")
+        for f in result["frontier"]:
+            rate = f.get("exchange_rate")
+            extra = f"  {rate:+.4g} reward per nat vs {result['baseline']}" if rate else ""
+            print(
+                f"  {f['config']:<34} {_fmt(f['mean_logp_prior'])}  {_fmt(f['mean_reward'])}{extra}"
+            )
+        print(f"within noise of the frontier: {', '.join(result['frontier_within_noise'])}")
+        if "verdict" in result:
+            print(result["verdict"])
+    return result
+
+
 def _demo(args: argparse.Namespace) -> dict:
     from .demo import coverage, run_demo
 
@@ -412,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         commands = {"generate": _generate, "score": _score, "toy": _toy, "analyze": _analyze,
-                    "report": _report, "demo": _demo}  # fmt: skip
+                    "report": _report, "recommend": _recommend, "demo": _demo}  # fmt: skip
         summary = commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tradeoff-eval {args.command}: error: {error}", file=sys.stderr)
