@@ -6,6 +6,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
+import shutil
+import struct
+import subprocess
 
 import pytest
 
@@ -57,9 +61,27 @@ def test_analyze_and_report_commands_on_the_demo_run(demo, tmp_path):
     assert summary["settings"]["n_steps"] == 5000
     report = json.loads(run("report", "--run", str(out / "run"), "--json"))["report"]
     page = open(report, encoding="utf-8").read()
-    assert page.count("data:image/png;base64,") == 2 and "</html>" in page
-    for figure in ("corpus_level.png", "estimates.png"):
-        assert (out / "run" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+    assert page.count("data:image/png;base64,") == 3 and "</html>" in page
+    for figure in ("frontier.png", "corpus_level.png", "string_level.png"):
+        data = (out / "run" / "figures" / figure).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert 600 <= width <= 2000 and 400 <= height <= 2000
+
+
+def test_report_renders_in_headless_chromium(demo):
+    out, _ = demo
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Chromium is needed to render the report (./dev test installs it)"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+         "--dump-dom", (out / "run" / "report.html").resolve().as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    body = re.search(r"<body[^>]*>", done.stdout)
+    assert body, done.stderr[-2000:]
+    assert 'data-images-loaded="true"' in body[0] and 'data-image-count="3"' in body[0]
+    assert "Probability–quality trade-off" in done.stdout
 
 
 def test_configuration_names_split_into_family_and_temperature():

@@ -3,8 +3,10 @@
 - ``figures/corpus_level.png``: the means of resampled corpora per configuration in the plane
   (mean prior log-likelihood, mean reward), coloured by adaptor family, lighter for higher
   temperature; exact expectations, where the world knows them, as black crosses.
-- ``figures/estimates.png``: each configuration's estimated means with 95% intervals, and the
-  exact values when known.
+- ``figures/frontier.png``: each configuration's mean reward against mean prior log-likelihood
+  with 95% intervals, the Pareto frontier, and the exact values when known.
+- ``figures/string_level.png``: strings' reward against prior log-probability, with a
+  least-squares line per configuration.
 """
 
 from __future__ import annotations
@@ -87,7 +89,41 @@ def write_report(run_dir: str) -> Path:
     fig.savefig(figures / "corpus_level.png", dpi=110)
     plt.close(fig)
 
+    samples_path = run / "samples.parquet"
+    if samples_path.exists():
+        table = pq.read_table(samples_path, columns=["config", "logp_prior", "reward"])
+        data = table.to_pydict()
+        names = np.asarray(data["config"])
+        logp = np.asarray(data["logp_prior"], dtype=float)
+        reward = np.asarray(data["reward"], dtype=float)
+        fig, ax = plt.subplots(figsize=(8, 6))
+        for c in configs:
+            rows = np.flatnonzero((names == c) & np.isfinite(logp) & np.isfinite(reward))
+            if len(rows) < 2:
+                continue
+            shown = rows[:300]
+            ax.scatter(logp[shown], reward[shown], s=3, alpha=0.35, color=colours[c])
+            if np.ptp(logp[rows]) > 0:
+                slope, intercept = np.polyfit(logp[rows], reward[rows], 1)
+                xs = np.array([logp[rows].min(), logp[rows].max()])
+                ax.plot(xs, slope * xs + intercept, color=colours[c], lw=1, label=c)
+        rho = summary["string_level"]["spearman"]["statistic"]
+        title = f"string level, a least-squares line per configuration (rho = {rho:.2f})"
+        ax.set(xlabel="log p(y) (prior)", ylabel="reward r(y)", title=title)
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        fig.savefig(figures / "string_level.png", dpi=110)
+        plt.close(fig)
+
+    from .recommend import frontier
+
+    usable = [c for c in summary["configs"] if c["mean_reward"]["value"] is not None]
+    on_frontier = set(frontier(usable)[0]) if usable else set()
     fig, ax = plt.subplots(figsize=(8, 6))
+    line = sorted((c["mean_logp_prior"]["value"], c["mean_reward"]["value"])
+                  for c in usable if c["config"] in on_frontier)  # fmt: skip
+    if line:
+        ax.plot(*zip(*line, strict=True), color="0.3", lw=1, ls="--", label="Pareto frontier")
     for c in summary["configs"]:
         x, y = c["mean_logp_prior"], c["mean_reward"]
         xerr = [[x["value"] - x["low"]], [x["high"] - x["value"]]]
@@ -98,10 +134,10 @@ def write_report(run_dir: str) -> Path:
             ax.scatter(c["exact"]["mean_logp_prior"], c["exact"]["mean_reward"], marker="x",
                        color="black", s=30)  # fmt: skip
     ax.set(xlabel="mean log p (prior)", ylabel="mean reward",
-           title="estimates under q with 95% intervals (x: exact)")  # fmt: skip
+           title="mean reward vs mean prior log-likelihood, 95% intervals (x: exact)")  # fmt: skip
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(figures / "estimates.png", dpi=110)
+    fig.savefig(figures / "frontier.png", dpi=110)
     plt.close(fig)
 
     def image(name: str) -> str:
@@ -134,6 +170,9 @@ def write_report(run_dir: str) -> Path:
         )
     manifest = run / "manifest.json"
     manifest_text = manifest.read_text(encoding="utf-8") if manifest.exists() else "{}"
+    string_level = ""
+    if (figures / "string_level.png").exists():
+        string_level = "<h2>String level</h2>" + image("string_level.png")
     corpus_rho = summary.get("corpus_level", {}).get("spearman", {}).get("statistic")
     corpus_rho = float("nan") if corpus_rho is None else corpus_rho
     page = f"""<!doctype html>
@@ -146,13 +185,22 @@ pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
 <p>{summary["n_strings"]} strings in {len(summary["configs"])} configurations.
 String level Spearman(log p, reward) = {summary["string_level"]["spearman"]["statistic"]:.3f};
 corpus level = {corpus_rho:.3f}.</p>
+<h2>Trade-off frontier</h2>{image("frontier.png")}
 <h2>Corpus level</h2>{image("corpus_level.png")}
-<h2>Estimates</h2>{image("estimates.png")}
+{string_level}
 <h2>Per configuration</h2>
 <table><tr><th>configuration</th><th>strings</th><th>mean reward [95%]</th><th>exact</th>
 <th>mean log p [95%]</th><th>exact</th><th>IMH acceptance</th></tr>
 {"".join(rows)}</table>
 <h2>Manifest</h2><pre>{html.escape(manifest_text)}</pre>
+<script>
+// Lets a headless browser (and the tests) tell that every figure decoded.
+window.addEventListener("load", () => {{
+  const ok = [...document.images].every((i) => i.complete && i.naturalWidth > 0);
+  document.body.dataset.imagesLoaded = String(ok);
+  document.body.dataset.imageCount = String(document.images.length);
+}});
+</script>
 </body></html>
 """
     out = run / "report.html"
