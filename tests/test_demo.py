@@ -88,3 +88,17 @@ def test_configuration_names_split_into_family_and_temperature():
     assert family_and_temperature("temperature=1.5,top_p=0.9") == ("top_p=0.9", 1.5)
     assert family_and_temperature("ancestral") == ("ancestral", 1.0)
     assert family_and_temperature("temperature=0.5") == ("ancestral", 0.5)
+
+
+def test_the_demo_config_reruns_the_demo_through_the_config_path(demo, tmp_path):
+    from pathlib import Path
+
+    _, summary = demo
+    text = (Path(__file__).parents[1] / "examples" / "demo.toml").read_text()
+    config = tmp_path / "demo.toml"
+    config.write_text(text.replace('out = "demo-run-toml"', f'out = "{tmp_path / "out"}"'))
+    again = json.loads(run("run", str(config), "--json"))
+    assert [c["config"] for c in again["configs"]] == [c["config"] for c in summary["configs"]]
+    for a, b in zip(again["configs"], summary["configs"], strict=True):
+        assert a["mean_reward"] == b["mean_reward"] and a["exact"] == b["exact"]
+    assert (tmp_path / "out" / "run" / "report.html").exists()

@@ -28,6 +28,8 @@ Commands:
   report     figures and a self-contained report.html for an analysed run
   recommend  the Pareto frontier of reward vs prior log-likelihood, and the cheapest adaptor
              that meets a target
+  run        every stage of an experiment described by a TOML file (or --preset paper-rlhf /
+             paper-dpo): generate, score, analyze, report; --dry-run prints the plan offline
   demo       the whole pipeline on an exact automaton world, estimates next to the truth
 
 The Rust adaptor engine and the corpus statistics are also a Python API:
@@ -256,6 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--baseline", default="ancestral", help="configuration to compare against")
     rec.add_argument("--json", action="store_true", help="print the recommendation as JSON")
 
+    runp = commands.add_parser(
+        "run",
+        help="run an experiment from a TOML configuration",
+        description="Runs every stage that is not complete (generate resumes), then analyze and "
+        "report. The configuration's sections and keys are documented in tradeoff.pipeline; "
+        "examples/demo.toml is the demo. --preset writes or runs the paper's settings.",
+    )
+    runp.add_argument("config", nargs="?", help="the TOML configuration file")
+    runp.add_argument("--preset", choices=["paper-rlhf", "paper-dpo"], help="the paper's settings")
+    runp.add_argument("--dry-run", action="store_true", help="validate and print the plan only")
+    runp.add_argument("--write-config", metavar="PATH", help="write the preset as TOML and stop")
+    runp.add_argument("--json", action="store_true", help="print the plan or summary as JSON")
+
     demo = commands.add_parser(
         "demo",
         help="the whole pipeline on an exact automaton world",
@@ -417,6 +432,41 @@ def _recommend(args: argparse.Namespace) -> dict:
     return result
 
 
+def _run(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    from .pipeline import PRESETS, load_config, plan, preset, run_config, to_toml
+
+    if (args.config is None) == (args.preset is None):
+        raise ValueError("give a configuration file or --preset (one of them)")
+    if args.write_config:
+        if args.preset is None:
+            raise ValueError("--write-config writes a preset: give --preset")
+        Path(args.write_config).write_text(to_toml(PRESETS[args.preset]), encoding="utf-8")
+        if not args.json:
+            print(f"wrote {args.write_config}")
+        return {"config": args.write_config, "preset": args.preset}
+    config = preset(args.preset) if args.preset else load_config(args.config)
+    if args.dry_run:
+        result = plan(config)
+        if not args.json:
+            print(f"plan for {result['config']} -> {result['out']}")
+            print(f"  prompts: {result['prompts']['count']} ({result['prompts']['status']})")
+            print(f"  configurations: {result['configurations']}; strings: {result['strings']:,}")
+            print(f"  generated tokens, at most: {result['generated_tokens_at_most']:,}")
+            for model, passes in result["forward_passes"].items():
+                print(f"  forward passes, {model}: {passes:,}")
+            for role, status in result["models"].items():
+                print(f"  model {role}: {status}")
+            print(f"  IMH steps: {result['imh_steps']:,}; resampled corpora: {result['corpora']:,}")
+        return result
+    summary = run_config(config)
+    if not args.json:
+        _print_configs(summary)
+        print(f"report: {summary['report']}")
+    return summary
+
+
 def _demo(args: argparse.Namespace) -> dict:
     from .demo import coverage, run_demo
 
@@ -465,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         commands = {"generate": _generate, "score": _score, "toy": _toy, "analyze": _analyze,
-                    "report": _report, "recommend": _recommend, "demo": _demo}  # fmt: skip
+                    "report": _report, "recommend": _recommend, "run": _run,
+                    "demo": _demo}  # fmt: skip
         summary = commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"tradeoff-eval {args.command}: error: {error}", file=sys.stderr)

@@ -1,0 +1,109 @@
+"""Run configurations: errors name the offending key, presets plan the paper offline, and the
+plan's arithmetic."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from tradeoff import cli
+from tradeoff.pipeline import ConfigError, load_config, plan, preset, to_toml
+
+BASE = """
+out = "runs/x"
+[models]
+aligned = "some/model"
+[prompts]
+source = "prompts.jsonl"
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("colour = 3\n", "unknown key 'colour'"),
+        ("[generate]\nsamples = 3\n", r"unknown key \[generate\] 'samples'"),
+        ("[fancy]\nx = 1\n", r"unknown section \[fancy\]"),
+        ("[generate]\nmax_new_tokens = 'long'\n", r"\[generate\] 'max_new_tokens' must be int"),
+        ("[generate]\nbatch_size = 0\n", r"\[generate\] 'batch_size' must be >= 1"),
+        ("[generate]\nadaptors = ['top_p=2']\n", r"\[generate\] adaptors: `top_p` must be"),
+        ("[generate]\nadaptors = ['ancestral']\nfamilies = ['top_k=5']\n", "not both"),
+        ("[score]\nprior_context = 'all'\n", "'prior_context' must be formatted, raw or none"),
+        ("[world]\nkind = 'automaton'\n", r"\[models\] comes from \[world\]"),
+    ],
+)
+def test_errors_name_the_key(tmp_path, extra, message):
+    # A top-level key must come before the first section (TOML).
+    text = extra + BASE if not extra.startswith("[") else BASE + extra
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_keys_and_files(tmp_path):
+    with pytest.raises(ConfigError, match="'out'"):
+        load_config(write(tmp_path, "[models]\naligned = 'a'\n"))
+    with pytest.raises(ConfigError, match=r"\[prompts\] 'source' is missing"):
+        load_config(write(tmp_path, "out = 'x'\n[models]\naligned = 'a'\n"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "out = \n"))
+
+
+def test_grid_and_plan(tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a\nb\nc\n")
+    config = load_config(
+        write(
+            tmp_path,
+            f"""
+out = "runs/x"
+[models]
+aligned = "{tmp_path}"
+prior = "python:mod:f"
+reward = "implicit:0.1"
+[prompts]
+source = "{prompts}"
+[generate]
+families = ["ancestral", "top_k=5"]
+temperatures = [0.5, 1.0]
+samples_per_prompt = 2
+max_new_tokens = 10
+batch_size = 4
+""",
+        )
+    )
+    assert config.adaptors == ["temperature=0.5", "ancestral", "temperature=0.5,top_k=5", "top_k=5"]
+    p = plan(config)
+    assert p["strings"] == 3 * 2 * 4 and p["generated_tokens_at_most"] == 240
+    assert p["forward_passes"]["aligned (generation, at most)"] == 6 * 10
+    assert "reward model" not in p["forward_passes"]
+    assert p["models"]["aligned"] == "local directory"
+
+
+def test_paper_presets_plan_offline(tmp_path):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["run", "--preset", "paper-rlhf", "--dry-run", "--json"]) == 0
+    result = json.loads(out.getvalue())
+    assert result["configurations"] == 35 and result["strings"] == 70_000
+    assert result["generated_tokens_at_most"] == 70_000 * 256
+    assert result["imh_steps"] == 35 * 200_000
+    dpo = preset("paper-dpo")
+    assert dpo["prompts"]["template"] == "[INST] Human: {prompt} Assistant:[/INST]"
+    assert dpo["models"]["prior"] == "mistral-community/Mistral-7B-v0.2"
+    # The preset written out reads back the same.
+    path = tmp_path / "rlhf.toml"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["run", "--preset", "paper-rlhf", "--write-config", str(path)]) == 0
+    assert load_config(path).sections == preset("paper-rlhf").sections
+    assert "[generate]" in to_toml({"out": "x", "generate": {"families": ["a"]}})
