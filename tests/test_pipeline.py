@@ -107,3 +107,67 @@ def test_paper_presets_plan_offline(tmp_path):
         assert cli.main(["run", "--preset", "paper-rlhf", "--write-config", str(path)]) == 0
     assert load_config(path).sections == preset("paper-rlhf").sections
     assert "[generate]" in to_toml({"out": "x", "generate": {"families": ["a"]}})
+
+
+def test_a_config_on_tiny_transformers_models_runs_every_stage(tmp_path):
+    from tradeoff.tiny import make_demo
+
+    paths = make_demo(tmp_path / "tiny")
+    config = write(
+        tmp_path,
+        f"""
+out = "{tmp_path / "out"}"
+seed = 1
+[models]
+aligned = "{paths["aligned"]}"
+prior = "{paths["prior"]}"
+reward = "{paths["reward"]}"
+[prompts]
+source = "{paths["prompts"]}"
+max_prompts = 4
+template = "Human: {{prompt}} Assistant:"
+[generate]
+families = ["ancestral", "top_k=20"]
+temperatures = [0.75, 1.5]
+samples_per_prompt = 5
+max_new_tokens = 12
+batch_size = 8
+stop = ["e"]
+[score]
+prior_context = "none"
+reward_template = "Human: {{prompt}} Assistant:{{response}}"
+clamp_token_nll = 25.0
+[analysis]
+n_steps = 3000
+n_corpora = 200
+corpus_size = 1000
+n_resamples = 300
+""",
+    )
+
+    def run(*args):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert cli.main(list(args)) == 0
+        return json.loads(out.getvalue())
+
+    summary = run("run", str(config), "--json")
+    assert len(summary["configs"]) == 4
+    for c in summary["configs"]:
+        # Strings cut at 12 tokens are unfinished and left out of the means; they are counted.
+        assert c["n_strings"] + c["dropped"]["unfinished"] == 20
+        assert c["n_strings"] >= 5
+        for key in ("mean_reward", "mean_logp_prior", "mean_logp_aligned", "mean_length"):
+            v = c[key]
+            if c["n_strings"] >= 2:
+                assert v["low"] <= v["value"] <= v["high"]
+    manifest = json.loads((tmp_path / "out" / "run" / "manifest.json").read_text())
+    assert manifest["stages"]["score"]["status"] == "complete"
+    before = (tmp_path / "out" / "run" / "samples.parquet").stat().st_mtime_ns
+    run("run", str(config), "--json")  # everything complete: nothing is regenerated or rescored
+    assert (tmp_path / "out" / "run" / "samples.parquet").stat().st_mtime_ns == before
+    # No ancestral configuration at temperature 1 here: the reward target needs no baseline.
+    chosen = run("recommend", "--run", str(tmp_path / "out" / "run"), "--min-reward=-1e9",
+                 "--json")  # fmt: skip
+    best = max(summary["configs"], key=lambda c: c["mean_logp_prior"]["value"])
+    assert chosen["choice"]["config"] == best["config"] and chosen["frontier"]

@@ -237,20 +237,31 @@ def analyze_run(
                 "rvalue": line.regression.rvalue,
             }
     if keep.sum() >= 3 and len(order) >= 2:
-        simpson = stats.simpson(x, y, config[keep])
-        summary["simpson"] = {
-            "pooled": simpson.pooled.statistic,
-            "between": simpson.between.statistic,
-            "within_median": float(np.nanmedian([c.statistic for c in simpson.within.values()])),
-            "reversal": simpson.reversal,
-        }
-        implied = stats.implied_beta(columns["logp_aligned"][keep], x, y, groups=prompt_ids[keep])
-        summary["implied_beta"] = {
-            "inverse_beta": implied.inverse_beta,
-            "beta": implied.beta,
-            "r_squared": implied.r_squared,
-            "stderr": implied.stderr,
-        }
+        try:
+            simpson = stats.simpson(x, y, config[keep])
+            summary["simpson"] = {
+                "pooled": simpson.pooled.statistic,
+                "between": simpson.between.statistic,
+                "within_median": float(
+                    np.nanmedian([c.statistic for c in simpson.within.values()])
+                ),
+                "reversal": simpson.reversal,
+            }
+        except ValueError as error:
+            summary["simpson"] = {"error": str(error)}
+    if keep.sum() >= 3:
+        try:
+            implied = stats.implied_beta(
+                columns["logp_aligned"][keep], x, y, groups=prompt_ids[keep]
+            )
+            summary["implied_beta"] = {
+                "inverse_beta": implied.inverse_beta,
+                "beta": implied.beta,
+                "r_squared": implied.r_squared,
+                "stderr": implied.stderr,
+            }
+        except ValueError as error:  # e.g. one string per prompt: no within-prompt variation
+            summary["implied_beta"] = {"error": str(error)}
     summary = _clean(summary)
     tmp = run.path / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -436,8 +436,13 @@ def generate_run(
         "samples": str(run.samples_path),
     }
     if rank == 0:
-        run.merge("generate", len(batches))
         manifest = run.read_manifest() or manifest
+        complete = manifest["stages"].get("generate", {}).get("status") == "complete"
+        if not (complete and not mine and run.samples_path.exists()):
+            run.merge("generate", len(batches))
+            # The samples were rewritten: later stages must run again.
+            for stage in ("score", "analyze"):
+                manifest["stages"].pop(stage, None)
         manifest["stages"]["generate"] = {
             "status": "complete",
             "n_strings": len(items),

@@ -466,20 +466,31 @@ def run_config(config: RunConfig, *, progress: bool | None = None) -> dict[str, 
         trust_remote_code=models["trust_remote_code"],
         progress=progress,
     )
-    score_run(
-        str(run_dir),
-        prior=models.get("prior"),
-        reward=models.get("reward"),
-        prior_context=sc["prior_context"],
-        reward_template=sc["reward_template"],
-        reward_max_length=sc.get("reward_max_length"),
-        clamp_token_nll=sc.get("clamp_token_nll"),
-        batch_size=sc["batch_size"],
-        dtype=models["dtype"],
-        device=models["device"],
-        trust_remote_code=models["trust_remote_code"],
-        progress=progress,
-    )
+    from .score import score_settings
+    from .store import RunDir
+
+    wanted = score_settings(models.get("prior"), None, models.get("reward"), sc["prior_context"],
+                            sc["reward_template"], sc.get("clamp_token_nll"),
+                            models["dtype"])  # fmt: skip
+    # A complete scoring with the same settings is kept (generate clears it when it rewrites the
+    # samples).
+    manifest = RunDir(run_dir).read_manifest() or {}
+    done = manifest.get("stages", {}).get("score", {}).get("status") == "complete"
+    if not (done and manifest.get("settings", {}).get("score") == wanted):
+        score_run(
+            str(run_dir),
+            prior=models.get("prior"),
+            reward=models.get("reward"),
+            prior_context=sc["prior_context"],
+            reward_template=sc["reward_template"],
+            reward_max_length=sc.get("reward_max_length"),
+            clamp_token_nll=sc.get("clamp_token_nll"),
+            batch_size=sc["batch_size"],
+            dtype=models["dtype"],
+            device=models["device"],
+            trust_remote_code=models["trust_remote_code"],
+            progress=progress,
+        )
     settings = AnalysisSettings(n_steps=an["n_steps"], n_corpora=an["n_corpora"],
                                 corpus_size=an["corpus_size"], n_resamples=an["n_resamples"],
                                 seed=top["seed"])  # fmt: skip

@@ -180,6 +180,27 @@ def clamped_sum(token_logp: Sequence[float], clamp_token_nll: float | None) -> f
     return float(values.sum())
 
 
+def score_settings(
+    prior: str | None,
+    aligned: str | None,
+    reward: str | None,
+    prior_context: str,
+    reward_template: str,
+    clamp_token_nll: float | None,
+    dtype: str,
+) -> dict[str, Any]:
+    """What the manifest records of a scoring (a run reuses a complete one with these)."""
+    return {
+        "prior": prior,
+        "aligned": aligned,
+        "reward": reward,
+        "prior_context": prior_context,
+        "reward_template": reward_template,
+        "clamp_token_nll": clamp_token_nll,
+        "dtype": dtype,
+    }
+
+
 def score_run(
     run_dir: str,
     *,
@@ -313,15 +334,9 @@ def score_run(
     pq.write_table(table, tmp)
     tmp.replace(run.samples_path)
     manifest.setdefault("models", {}).update(models)
-    manifest.setdefault("settings", {})["score"] = {
-        "prior": prior,
-        "aligned": aligned,
-        "reward": reward,
-        "prior_context": prior_context,
-        "reward_template": reward_template,
-        "clamp_token_nll": clamp_token_nll,
-        "dtype": dtype,
-    }
+    manifest.setdefault("settings", {})["score"] = score_settings(
+        prior, aligned, reward, prior_context, reward_template, clamp_token_nll, dtype
+    )
     manifest.setdefault("stages", {})["score"] = {"status": "complete", "columns": sorted(columns)}
     run.write_manifest(manifest)
     return {
