@@ -69,6 +69,19 @@ def test_analyze_and_report_commands_on_the_demo_run(demo, tmp_path):
         assert 600 <= width <= 2000 and 400 <= height <= 2000
 
 
+def test_recommend_on_the_demo_run(demo):
+    out, summary = demo
+    result = json.loads(run("recommend", "--run", str(out / "run"), "--max-loglik-loss", "1",
+                            "--json"))  # fmt: skip
+    base = next(c for c in summary["configs"] if c["config"] == "ancestral")
+    floor = base["mean_logp_prior"]["value"] - 1
+    qualifying = [c for c in summary["configs"] if c["mean_logp_prior"]["value"] >= floor]
+    best = max(qualifying, key=lambda c: c["mean_reward"]["value"])
+    assert result["choice"]["config"] == best["config"]
+    assert result["verdict"].startswith(best["config"])
+    assert {f["config"] for f in result["frontier"]} <= set(result["frontier_within_noise"])
+
+
 def test_report_renders_in_headless_chromium(demo):
     out, _ = demo
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
