@@ -1,9 +1,9 @@
 """``tradeoff-eval``: the command line.
 
-Commands so far: ``generate`` (corpora per adaptor configuration from an aligned model, into a run
-directory) and ``score`` (prior log-probabilities, re-scored aligned ones, rewards). ``analyze``,
-``report``, ``run``, ``recommend``, ``toy`` and ``demo`` arrive with the issues that build them.
-Run as ``tradeoff-eval`` or ``python -m tradeoff.cli`` (the form torchrun takes:
+Commands: ``generate`` and ``score`` (corpora and their scores in a run directory), ``analyze``,
+``report`` and ``recommend`` (the evidence and the decision), ``run`` (all of it from a TOML file
+or the paper's presets), ``toy`` (the paper's toy experiment) and ``demo`` (the whole pipeline on
+an exact world). Run as ``tradeoff-eval`` or ``python -m tradeoff.cli`` (the form torchrun takes:
 ``torchrun --nproc-per-node N -m tradeoff.cli generate ...``).
 """
 
