@@ -111,6 +111,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
+/// The fewest logits one parallel task handles.
+const MIN_LOGITS_PER_TASK: usize = 1 << 16;
+
 /// Run `work(i, row, out_i)` for every row in parallel, where `out` is split into one chunk of
 /// `out_width` per row. Rows are validated first; the error of the lowest failing row is returned.
 pub fn for_each_row<T: Send>(
@@ -121,8 +124,12 @@ pub fn for_each_row<T: Send>(
 ) -> Result<()> {
     debug_assert_eq!(out.len(), logits.rows * out_width);
     let pool = parallel::pool();
+    // Enough rows per task that a task's work (about a microsecond per 3,000 logits) outweighs
+    // waking a worker: small vocabularies are not spread one row per thread.
+    let rows_per_task = MIN_LOGITS_PER_TASK.div_ceil(logits.vocab.max(1)).max(1);
     let first_error = pool.install(|| {
         out.par_chunks_mut(out_width.max(1))
+            .with_min_len(rows_per_task)
             .enumerate()
             .filter_map(|(i, out_i)| {
                 SCRATCH.with(|cell| {
