@@ -244,7 +244,10 @@ def score_run(
         )
     table = pq.read_table(run.samples_path)
     records = table.to_pylist()
-    generator_name = manifest.get("models", {}).get("aligned", {}).get("name")
+    # The generator's tokenizer, by absolute path when it was a local directory (the run may be
+    # scored from another working directory).
+    generator = manifest.get("models", {}).get("aligned", {})
+    generator_name = generator.get("path") or generator.get("name")
     generator_tokenizer = load_tokenizer(generator_name) if generator_name else None
     show = sys.stderr.isatty() if progress is None else progress
     start = time.perf_counter()
