@@ -162,6 +162,11 @@ class Generator:
         # transformers 5 names the forward argument `cache`; 4.x named it `past_key_values`.
         parameters = inspect.signature(model.forward).parameters
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
+        # Only the last position's logits are needed after the prompt (older names, or none).
+        self._last_logits_only = next(
+            ({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in parameters),
+            {},
+        )
         self.settings = settings
         self.eos_ids = settings.eos_token_ids or _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id
@@ -209,7 +214,7 @@ class Generator:
             attention_mask=mask,
             position_ids=positions,
             use_cache=True,
-            logits_to_keep=1,
+            **self._last_logits_only,
             **{self._cache_argument: cache},
         )
         logits = out.logits[:, -1, :]
