@@ -113,7 +113,7 @@ def analyze_run(
     with known answers)."""
     import pyarrow.parquet as pq
 
-    from .store import RunDir
+    from .store import RunDir, atomic_path, atomic_write_bytes
 
     settings = settings or AnalysisSettings()
     run = RunDir(run_dir)
@@ -213,9 +213,8 @@ def analyze_run(
         pooled = np.concatenate(corpus_points)
         corpora_table = pa.table({"config": corpus_configs, "mean_reward": pooled[:, 0],
                                   "mean_logp_prior": pooled[:, 1]})  # fmt: skip
-        tmp = run.path / ".corpora.parquet.tmp"
-        pq.write_table(corpora_table, tmp)
-        tmp.replace(run.path / "corpora.parquet")
+        with atomic_path(run.path / "corpora.parquet") as tmp:
+            pq.write_table(corpora_table, tmp)
         summary["corpus_level"] = {
             **_correlations(pooled[:, 1], pooled[:, 0], settings, settings.seed),
             "n_corpora": int(len(pooled)),
@@ -263,9 +262,7 @@ def analyze_run(
         except ValueError as error:  # e.g. one string per prompt: no within-prompt variation
             summary["implied_beta"] = {"error": str(error)}
     summary = _clean(summary)
-    tmp = run.path / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(run.path / "summary.json")
+    atomic_write_bytes(run.path / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEMO_FAMILIES", "DEMO_TEMPERATURES", "demo_configs", "run_demo"]
+__all__ = ["DEMO_FAMILIES", "DEMO_TEMPERATURES", "demo_config", "demo_configs", "run_demo"]
 
 # The paper's families (top-k 50 and 30, top-p 0.90 and 0.95, typical 0.9, eta 0.0009), scaled
 # to a 12-symbol vocabulary.
@@ -29,6 +29,8 @@ def demo_configs() -> list[str]:
 
 def demo_config(out: str = "demo-run", *, samples: int = 400, seed: int = 0) -> dict[str, Any]:
     """The demo as a run configuration (examples/demo.toml is this, written out)."""
+    from .pipeline import DEFAULTS
+
     return {
         "out": out,
         "seed": seed,
@@ -42,12 +44,7 @@ def demo_config(out: str = "demo-run", *, samples: int = 400, seed: int = 0) -> 
             "batch_size": 512,
         },  # fmt: skip
         "score": {"batch_size": 256},
-        "analysis": {
-            "n_steps": 200_000,
-            "n_corpora": 2_000,
-            "corpus_size": 200_000,
-            "n_resamples": 2_000,
-        },  # fmt: skip
+        "analysis": dict(DEFAULTS["analysis"]),
     }
 
 
@@ -55,9 +52,9 @@ def run_demo(
     out: str = "demo-run", *, samples: int = 400, seed: int = 0, progress: bool | None = None
 ) -> dict[str, Any]:
     """Runs the demo into ``out`` (world/, run/) and returns the analysis summary."""
-    from .pipeline import _validate, run_config
+    from .pipeline import config_from_dict, run_config
 
-    config = _validate(demo_config(out, samples=samples, seed=seed), "the demo")
+    config = config_from_dict(demo_config(out, samples=samples, seed=seed), "the demo")
     return run_config(config, progress=progress)
 
 

@@ -57,14 +57,24 @@ from pathlib import Path
 from typing import Any
 
 from .adaptors import AdaptorChain
+from .analysis import AnalysisSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10
     import tomli as tomllib
 
-__all__ = ["ConfigError", "PRESETS", "RunConfig", "grid", "load_config", "plan", "run_config",
-           "to_toml"]  # fmt: skip
+__all__ = [
+    "ConfigError",
+    "PRESETS",
+    "RunConfig",
+    "config_from_dict",
+    "grid",
+    "load_config",
+    "plan",
+    "run_config",
+    "to_toml",
+]
 
 
 class ConfigError(ValueError):
@@ -132,12 +142,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "reward_template": "{prompt}{response}",
         "batch_size": 8,
     },  # fmt: skip
+    # The analysis stage's own defaults (the paper's sizes), not a copy of them.
     "analysis": {
-        "n_steps": 200_000,
-        "n_corpora": 2_000,
-        "corpus_size": 200_000,
-        "n_resamples": 2_000,
-    },  # fmt: skip
+        key: getattr(AnalysisSettings(), key)
+        for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples")
+    },
 }
 
 
@@ -172,7 +181,9 @@ def grid(families: list[str], temperatures: list[float]) -> list[str]:
     return configs
 
 
-def _validate(raw: dict[str, Any], origin: str) -> RunConfig:
+def config_from_dict(raw: dict[str, Any], origin: str) -> RunConfig:
+    """Validates a configuration given as a dict (as parsed from TOML); ``origin`` names it in
+    errors."""
     sections: dict[str, dict[str, Any]] = {"": {}}
     for key, value in raw.items():
         if isinstance(value, dict):
@@ -246,7 +257,7 @@ def load_config(path: str | Path) -> RunConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    return _validate(raw, str(path))
+    return config_from_dict(raw, str(path))
 
 
 PAPER_FAMILIES = ["ancestral", "top_k=50", "top_k=30", "top_p=0.9", "top_p=0.95", "typical=0.9",
@@ -285,12 +296,8 @@ def _paper(aligned: str, prior: str, reward: str, template: str, out: str) -> di
             "clamp_token_nll": 25.0,
             "batch_size": 8,
         },  # fmt: skip
-        "analysis": {
-            "n_steps": 200_000,
-            "n_corpora": 2_000,
-            "corpus_size": 200_000,
-            "n_resamples": 2_000,
-        },  # fmt: skip
+        # Written out in full, so that the TOML a preset writes shows every setting.
+        "analysis": dict(DEFAULTS["analysis"]),
     }
 
 
@@ -320,7 +327,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset(name: str) -> RunConfig:
     if name not in PRESETS:
         raise ConfigError(f"`preset` must be one of {sorted(PRESETS)}, got {name!r}")
-    return _validate(json.loads(json.dumps(PRESETS[name])), f"preset {name}")
+    return config_from_dict(json.loads(json.dumps(PRESETS[name])), f"preset {name}")
 
 
 def to_toml(raw: dict[str, Any]) -> str:

@@ -203,8 +203,8 @@ window.addEventListener("load", () => {{
 </script>
 </body></html>
 """
+    from .store import atomic_write_bytes
+
     out = run / "report.html"
-    tmp = run / ".report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_bytes(out, page.encode("utf-8"))
     return out

@@ -228,7 +228,7 @@ def score_run(
 
     from .models import load_causal_lm, load_tokenizer
     from .rewards import implicit_reward, load_reward
-    from .store import RunDir
+    from .store import RunDir, atomic_path
 
     if prior_context not in {"formatted", "raw", "none"}:
         raise ValueError(f"`prior_context` must be formatted, raw or none, got {prior_context!r}")
@@ -248,7 +248,10 @@ def score_run(
     # scored from another working directory).
     generator = manifest.get("models", {}).get("aligned", {})
     generator_name = generator.get("path") or generator.get("name")
-    generator_tokenizer = load_tokenizer(generator_name) if generator_name else None
+    # Loaded only when a scorer needs it (not for a reward alone).
+    generator_tokenizer = (
+        load_tokenizer(generator_name) if generator_name and (prior or aligned) else None
+    )
     show = sys.stderr.isatty() if progress is None else progress
     start = time.perf_counter()
     columns: dict[str, list[Any]] = {}
@@ -333,9 +336,8 @@ def score_run(
         if name in table.column_names:
             table = table.drop_columns([name])
         table = table.append_column(name, pa.array(values))
-    tmp = run.path / ".samples.parquet.score.tmp"
-    pq.write_table(table, tmp)
-    tmp.replace(run.samples_path)
+    with atomic_path(run.samples_path) as tmp:
+        pq.write_table(table, tmp)
     manifest.setdefault("models", {}).update(models)
     manifest.setdefault("settings", {})["score"] = score_settings(
         prior, aligned, reward, prior_context, reward_template, clamp_token_nll, dtype

@@ -15,13 +15,15 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["RunDir", "SAMPLES_SCHEMA", "SettingsMismatchError", "atomic_write_bytes"]
+__all__ = ["RunDir", "SAMPLES_SCHEMA", "SettingsMismatchError", "atomic_path", "atomic_write_bytes"]
 
 SAMPLES_SCHEMA = pa.schema(
     [
@@ -47,10 +49,22 @@ class SettingsMismatchError(ValueError):
     """A run directory was started with other settings than the ones given now."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block ends
+    without an error, so a reader never sees a half-written file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _versions() -> dict[str, str]:
@@ -136,9 +150,8 @@ class RunDir:
         directory = self.shard_dir(stage)
         directory.mkdir(parents=True, exist_ok=True)
         final = self.shard_path(stage, batch)
-        tmp = directory / f".{final.name}.{os.getpid()}.tmp"
-        pq.write_table(pa.Table.from_pylist(records, schema=SAMPLES_SCHEMA), tmp)
-        os.replace(tmp, final)
+        with atomic_path(final) as tmp:
+            pq.write_table(pa.Table.from_pylist(records, schema=SAMPLES_SCHEMA), tmp)
         return final
 
     def merge(self, stage: str, n_batches: int) -> Path:
@@ -151,7 +164,6 @@ class RunDir:
             )
         tables = [pq.read_table(self.shard_path(stage, b)) for b in range(n_batches)]
         table = pa.concat_tables(tables).cast(SAMPLES_SCHEMA)
-        tmp = self.path / f".{self.samples_path.name}.{os.getpid()}.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.samples_path)
+        with atomic_path(self.samples_path) as tmp:
+            pq.write_table(table, tmp)
         return self.samples_path
