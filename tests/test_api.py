@@ -213,7 +213,7 @@ def test_threads_can_be_set_and_are_reported():
 
 
 def test_cli_help_runs():
-    from tradeoff.cli import main
+    from tradeoff.app.cli import main
 
     assert main([]) == 0
     with pytest.raises(SystemExit) as info:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from tradeoff.generate import GenerationSettings, Generator, Prompt, make_batches, work_items
+from tradeoff.generation import GenerationSettings, Prompt, make_batches, work_items
+from tradeoff.generation.hf import Generator
 from tradeoff.models import load_causal_lm
-from tradeoff.rewards import load_reward
+from tradeoff.models.rewards import load_reward
 from tradeoff.worlds.automaton import AutomatonSettings, exact_expectations, string_values, tilt
 from tradeoff.worlds.automaton_hf import FIRST_SYMBOL, load_world, save_world
 

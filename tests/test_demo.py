@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from tradeoff import cli
-from tradeoff.report import family_and_temperature
+from tradeoff.app import cli
+from tradeoff.stages.report import family_and_temperature
 
 
 def run(*args):
@@ -39,7 +39,7 @@ def test_demo_estimates_meet_the_exact_answers(demo):
         assert c["n_strings"] == 400
         assert c["dropped"] == {"empty": 0, "unfinished": 0, "non_finite": 0}
         for key in ("mean_reward", "mean_logp_prior", "mean_logp_aligned"):
-            assert set(c[key]) == {"value", "low", "high"}
+            assert set(c[key]) == {"value", "low", "high", "reason"} and c[key]["reason"] is None
             assert c[key]["low"] <= c[key]["value"] <= c[key]["high"]
             assert isinstance(c["exact"][key], float)
         assert 0 < c["imh"]["acceptance_rate"] <= 1 and c["imh"]["ess"] > 0

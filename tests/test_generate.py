@@ -18,10 +18,10 @@ import pytest
 import torch
 
 import tradeoff
-from tradeoff.generate import GenerationSettings, Generator, Prompt, make_batches, work_items
+from tradeoff.generation import GenerationSettings, Prompt, load_prompts, make_batches, work_items
+from tradeoff.generation.hf import Generator
 from tradeoff.models import ModelNotFoundError, load_causal_lm
-from tradeoff.prompts import load_prompts
-from tradeoff.tiny import save_tiny_model
+from tradeoff.testing.tiny import save_tiny_model
 
 PROMPTS = [
     Prompt("p0", "How do I bake bread?"),
@@ -119,7 +119,7 @@ def test_missing_model_offline_says_how_to_provide_it(monkeypatch, tmp_path):
 def test_hh_rlhf_selection(tmp_path):
     import gzip
 
-    from tradeoff.prompts import first_human_turn
+    from tradeoff.generation import first_human_turn
 
     dialogue = "\n\nHuman: What is 2+2?\n\nAssistant: 4.\n\nHuman: And 3+3?\n\nAssistant: 6."
     assert first_human_turn(dialogue) == "What is 2+2?"
@@ -188,7 +188,7 @@ def prompt_file(tmp_path_factory):
 def reference_run(model_dir, prompt_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference")
     done = subprocess.run(
-        [sys.executable, "-m", "tradeoff.cli", *cli_args(model_dir, prompt_file, out)],
+        [sys.executable, "-m", "tradeoff", *cli_args(model_dir, prompt_file, out)],
         capture_output=True, text=True, env=ENV, check=True,
     )  # fmt: skip
     summary = json.loads(done.stdout)
@@ -214,7 +214,7 @@ def test_cli_generate_writes_a_complete_run(reference_run, prompt_file):
 def test_resume_after_sigkill_gives_the_same_table(reference_run, model_dir, prompt_file, tmp_path):
     reference, _ = reference_run
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "tradeoff.cli", *cli_args(model_dir, prompt_file, out)]
+    args = [sys.executable, "-m", "tradeoff", *cli_args(model_dir, prompt_file, out)]
     process = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shards = out / "shards" / "generate"
     deadline = time.time() + 120
@@ -242,7 +242,7 @@ def test_torchrun_two_processes_match_one(reference_run, model_dir, prompt_file,
     out = tmp_path / "torchrun"
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-port", "29517", "-m", "tradeoff.cli", *cli_args(model_dir, prompt_file, out)],
+         "--master-port", "29517", "-m", "tradeoff", *cli_args(model_dir, prompt_file, out)],
         capture_output=True, text=True, env=ENV, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -9,8 +9,10 @@ import json
 
 import pytest
 
-from tradeoff import cli
-from tradeoff.pipeline import ConfigError, load_config, plan, preset, to_toml
+from tradeoff.app import cli
+from tradeoff.app.config import ConfigError, load_config, to_toml
+from tradeoff.app.presets import preset
+from tradeoff.app.run import plan
 
 BASE = """
 out = "runs/x"
@@ -110,7 +112,7 @@ def test_paper_presets_plan_offline(tmp_path):
 
 
 def test_a_config_on_tiny_transformers_models_runs_every_stage(tmp_path):
-    from tradeoff.tiny import make_demo
+    from tradeoff.testing.tiny import make_demo
 
     paths = make_demo(tmp_path / "tiny")
     config = write(

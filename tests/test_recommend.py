@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tradeoff import cli
-from tradeoff.recommend import recommend
+from tradeoff.app import cli
+from tradeoff.stages.recommend import recommend
 
 
 def config(name, logp, reward, half=0.1):

@@ -17,12 +17,14 @@ import torch
 from tokenizers import Tokenizer, models, trainers
 from transformers import AutoModelForSequenceClassification, LlamaModel, PreTrainedTokenizerFast
 
-from tradeoff import cli
-from tradeoff.generate import generate_run
+from tradeoff.app import cli
 from tradeoff.models import load_causal_lm
-from tradeoff.rewards import implicit_reward, load_reward
-from tradeoff.score import Continuation, continuation_ids, score_continuations
-from tradeoff.tiny import (
+from tradeoff.models.rewards import implicit_reward, load_reward
+from tradeoff.models.scoring import Continuation, continuation_ids, score_continuations
+from tradeoff.rundir import RunDir
+from tradeoff.stages.generate import generate
+from tradeoff.stages.settings import GenerateSection, ModelsSection, PromptsSection
+from tradeoff.testing.tiny import (
     save_score_head_reward,
     save_sequence_classification_reward,
     save_tiny_model,
@@ -51,20 +53,28 @@ def run_dir(models_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     prompts = root / "prompts.txt"
     prompts.write_text("How do I bake bread?\nTell me a joke.\nWhat is the capital of France?\n")
-    generate_run(
-        str(root / "run"),
-        aligned=str(models_dir["aligned"]),
-        prompts=str(prompts),
-        adaptors=["ancestral", "top_k=5", "temperature=0.6,top_p=0.8"],
-        samples_per_prompt=2,
-        max_new_tokens=12,
+    generate(
+        root / "run",
+        models=ModelsSection.from_values({"aligned": str(models_dir["aligned"])}),
+        prompts=PromptsSection.from_values({"source": str(prompts), "template": TEMPLATE}),
+        generate=GenerateSection.from_values(
+            {
+                "adaptors": ["ancestral", "top_k=5", "temperature=0.6,top_p=0.8"],
+                "samples_per_prompt": 2,
+                "max_new_tokens": 12,
+                "batch_size": 5,
+                "eos_token_ids": list(range(3, 60)),  # many end ids: some strings end with EOS
+            }
+        ),  # fmt: skip
         seed=1,
-        template=TEMPLATE,
-        batch_size=5,
-        eos_token_ids=list(range(3, 60)),  # many end ids: some strings end with EOS
         progress=False,
     )
     return root / "run"
+
+
+def joined(run_dir):
+    """The rows the analysis reads: samples with their scores."""
+    return RunDir(run_dir).analysis_table().to_pylist()
 
 
 def run_cli(*args):
@@ -81,7 +91,9 @@ def test_rescoring_with_the_aligned_model_reproduces_generation(run_dir, models_
     summary = run_cli("score", "--run", str(run_dir), "--aligned", str(models_dir["aligned"]),
                       "--batch-size", "4", "--json")  # fmt: skip
     assert summary["strings"] == len(before)
-    after = pq.read_table(run_dir / "samples.parquet").to_pylist()
+    # score writes its own table; generate's is untouched.
+    assert pq.read_table(run_dir / "samples.parquet").to_pylist() == before
+    after = pq.read_table(run_dir / "scores.parquet").to_pylist()
     for a, b in zip(before, after, strict=True):
         np.testing.assert_allclose(b["token_logp_aligned"], a["token_logp_aligned"], atol=1e-4)
         np.testing.assert_allclose(b["token_logp_adapted"], a["token_logp_adapted"], atol=1e-4)
@@ -142,16 +154,16 @@ def test_boundary_split_when_a_token_merges_across_it():
 def test_prior_with_another_vocabulary_and_contexts(run_dir, models_dir):
     for context in ("formatted", "raw", "none"):
         prior = str(models_dir["other_vocab"])
-        options = ["--prior-context", context, "--clamp-token-nll", "25", "--json"]
+        options = ["--prior-context", context, "--clamp-token-nll", "25", "--replace", "--json"]
         summary = run_cli("score", "--run", str(run_dir), "--prior", prior, *options)
         assert "logp_prior" in summary["columns"]
-        rows = pq.read_table(run_dir / "samples.parquet").to_pylist()
+        rows = joined(run_dir)
         for r in rows:
             assert np.isfinite(r["logp_prior"]) and r["logp_prior"] <= 0
             assert r["logp_prior"] >= -25 * r["n_tokens_prior"]
             assert r["n_tokens_prior"] >= 1 or r["text"] == ""
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["settings"]["score"]["prior_context"] == "none"
+    assert manifest["settings"]["score"]["prior"]["prior_context"] == "none"
     assert manifest["stages"]["score"]["status"] == "complete"
 
 
@@ -197,19 +209,17 @@ def test_reward_sources(run_dir, models_dir):
         load_reward("python:no_such_module:f")
     # Through the command line, into the run.
     run_cli("score", "--run", str(run_dir), "--prior", str(models_dir["prior"]),
-            "--reward", "implicit:0.5", "--json")  # fmt: skip
-    rows = pq.read_table(run_dir / "samples.parquet").to_pylist()
+            "--reward", "implicit:0.5", "--replace", "--json")  # fmt: skip
+    rows = joined(run_dir)
     for r in rows:
         assert r["reward"] == pytest.approx(0.5 * (r["logp_aligned"] - r["logp_prior"]))
     run_cli("score", "--run", str(run_dir), "--reward", "python:reward_fns:length",
-            "--reward-template", template, "--json")  # fmt: skip
-    rows = pq.read_table(run_dir / "samples.parquet").to_pylist()
+            "--reward-template", template, "--replace", "--json")  # fmt: skip
+    rows = joined(run_dir)
     assert [r["reward"] for r in rows] == [float(len(r["text"])) for r in rows]
     run_cli("score", "--run", str(run_dir), "--reward", str(models_dir["score_head"]),
-            "--reward-template", template, "--json")  # fmt: skip
-    assert np.isfinite(
-        [r["reward"] for r in pq.read_table(run_dir / "samples.parquet").to_pylist()]
-    ).all()
+            "--reward-template", template, "--replace", "--json")  # fmt: skip
+    assert np.isfinite([r["reward"] for r in joined(run_dir)]).all()
 
 
 def test_score_needs_a_generated_run(tmp_path, capsys):

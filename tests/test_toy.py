@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tradeoff import cli
+from tradeoff.app import cli
 
 
 def toy(*args):

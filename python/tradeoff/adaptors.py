@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .errors import check_seed
 
 __all__ = [
     "ADAPTOR_CLASSES",
@@ -49,8 +50,6 @@ __all__ = [
     "sample",
     "score_tokens",
 ]
-
-_UINT64_MAX = 2**64 - 1
 
 
 def _check_real(name: str, value: Any) -> float:
@@ -270,6 +269,20 @@ class AdaptorChain:
     def __str__(self) -> str:
         return ",".join(str(a) for a in self.adaptors) if self.adaptors else "ancestral"
 
+    def split_temperature(self) -> tuple[AdaptorChain, float]:
+        """The chain without its temperature adaptors (its *family*) and their combined
+        temperature (the product; 1.0 when there is none), e.g. for colouring a grid:
+
+        >>> AdaptorChain.parse("temperature=1.5,top_p=0.9").split_temperature()
+        (AdaptorChain.parse('top_p=0.9'), 1.5)
+        """
+        temperature = 1.0
+        for a in self.adaptors:
+            if isinstance(a, Temperature):
+                temperature *= float(a.value)
+        rest = [a for a in self.adaptors if not isinstance(a, Temperature)]
+        return type(self)(rest), temperature
+
     def __repr__(self) -> str:
         return f"AdaptorChain.parse({str(self)!r})"
 
@@ -415,14 +428,6 @@ def _u64_per_row(name: str, values: Any, rows: int, *, broadcast: bool) -> np.nd
     return np.ascontiguousarray(arr, dtype=np.uint64)
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"`seed` must be an integer in [0, 2**64), got {type(seed).__name__}")
-    if not 0 <= int(seed) <= _UINT64_MAX:
-        raise ValueError(f"`seed` must be an integer in [0, 2**64), got {seed}")
-    return int(seed)
-
-
 @dataclass(frozen=True)
 class SampleResult:
     """One draw per row.
@@ -472,7 +477,7 @@ def sample(
     """
     rows = _Rows.of(logits)
     core_chains = _core_chains(chains)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if streams is None:
         streams = np.arange(rows.n, dtype=np.uint64)
     streams_arr = _u64_per_row("streams", streams, rows.n, broadcast=False)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .errors import check_seed
 
 __all__ = [
     "BootstrapResult",
@@ -97,14 +98,6 @@ def _size(name: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}")
     return int(value)
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer in [0, 2**64), got {seed!r}")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"`seed` must be an integer in [0, 2**64), got {seed}")
-    return int(seed)
 
 
 def _warn_if_constant(x: np.ndarray, y: np.ndarray, statistic: float) -> None:
@@ -230,7 +223,7 @@ def bootstrap_ci(
         raise ValueError(f"`level` must be in (0, 1), got {level}")
     xs = _vector("x", x)
     ys = None if y is None else _vector("y", y)
-    result = _core.bootstrap_ci(xs, ys, statistic, n_resamples, level, _seed(seed), method_key)
+    result = _core.bootstrap_ci(xs, ys, statistic, n_resamples, level, check_seed(seed), method_key)
     return BootstrapResult(*result)
 
 
@@ -263,7 +256,7 @@ def imh(log_target: Any, log_proposal: Any, *, n_steps: int, seed: int) -> IMHRe
     target = _vector("log_target", log_target)
     proposal = _vector("log_proposal", log_proposal)
     n_steps = _size("n_steps", n_steps)
-    indices, rate, ess, v = _core.imh(target, proposal, n_steps, _seed(seed))
+    indices, rate, ess, v = _core.imh(target, proposal, n_steps, check_seed(seed))
     return IMHResult(indices, rate, ess, v)
 
 
@@ -320,7 +313,7 @@ def resample_means(
         table,
         _size("n_corpora", n_corpora),
         _size("corpus_size", corpus_size),
-        _seed(seed),
+        check_seed(seed),
         pool,
         probabilities,
     )
@@ -456,7 +449,7 @@ def tradeoff_line(
         _vector("mean_reward", mean_reward),
         _size("n_resamples", n_resamples),
         level,
-        _seed(seed),
+        check_seed(seed),
     )
     return TradeoffLineResult(LinregressResult(*reg), BootstrapResult(*interval))
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..adaptors import AdaptorChain
+from ..errors import ConfigError
 
 __all__ = [
     "Automaton",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-class InfiniteNormaliserError(ValueError):
+class InfiniteNormaliserError(ConfigError):
     """The tilted weights p exp(r / beta) do not sum to a finite Z."""
 
 
@@ -60,14 +61,14 @@ class AutomatonSettings:
     def __post_init__(self) -> None:
         for name in ("n_states", "n_symbols"):
             if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"`{name}` must be an integer >= 1, got {getattr(self, name)}")
         if not 0 < self.min_eos < 1:
-            raise ValueError(f"`min_eos` must be in (0, 1), got {self.min_eos}")
+            raise ConfigError(f"`min_eos` must be in (0, 1), got {self.min_eos}")
         for name in ("beta", "concentration"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be > 0, got {getattr(self, name)}")
+                raise ConfigError(f"`{name}` must be > 0, got {getattr(self, name)}")
         if not self.reward_scale >= 0:
-            raise ValueError(f"`reward_scale` must be >= 0, got {self.reward_scale}")
+            raise ConfigError(f"`reward_scale` must be >= 0, got {self.reward_scale}")
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _visits(model: Automaton) -> np.ndarray:
     start[model.start] = 1.0
     radius = max(abs(np.linalg.eigvals(q))) if q.size else 0.0
     if radius >= 1.0 - 1e-12:
-        raise ValueError(
+        raise ConfigError(
             "this automaton's strings need not end: a cycle of states has no EOS in its support "
             "(an adaptor truncated EOS away); use a chain that keeps EOS reachable"
         )

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
+from ..errors import ConfigError
 
 __all__ = ["ToySettings", "ToyWorld", "draw_corpora", "make_world", "run_toy", "save_figure"]
 
@@ -51,17 +52,17 @@ class ToySettings:
         }
         for name, value in positive.items():
             if value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1, got {value}")
+                raise ConfigError(f"`{name}` must be an integer >= 1, got {value}")
         for name, value in {"alpha": self.alpha, "scaling": self.scaling,
                             "tolerance": self.tolerance}.items():  # fmt: skip
             if not value > 0:
-                raise ValueError(f"`{name}` must be > 0, got {value}")
+                raise ConfigError(f"`{name}` must be > 0, got {value}")
         if not self.noise >= 0:
-            raise ValueError(f"`noise` must be >= 0, got {self.noise}")
+            raise ConfigError(f"`noise` must be >= 0, got {self.noise}")
         if not 0 <= self.seed < 2**32:
-            raise ValueError(f"`seed` must be an integer in [0, 2**32), got {self.seed}")
+            raise ConfigError(f"`seed` must be an integer in [0, 2**32), got {self.seed}")
         if self.rng not in ("fast", "numpy-legacy"):
-            raise ValueError(f"`rng` must be fast or numpy-legacy, got {self.rng!r}")
+            raise ConfigError(f"`rng` must be fast or numpy-legacy, got {self.rng!r}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,108 @@
+"""The generation-backend seam: a backend owns only the model loop; the generate stage owns the
+run directory, resume, shards and torchrun.
+
+A backend is opened from a :class:`GenerationRequest` (the model, the prompts, the adaptor
+chains, the sampling settings) and then asked for one batch of work items at a time; it returns
+one record per item with the columns of ``samples.parquet``. Backends are chosen by name
+(``--backend hf``, ``[generate] backend = "hf"``) from :data:`BACKENDS`, imported only when
+chosen, so an optional engine's dependency is needed only by those who use it.
+
+To add a backend: a module with ``open_backend(request) -> GenerationBackend`` (and, if it needs
+an optional dependency, ``check_available()``), registered in :data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..adaptors import AdaptorChain
+from ..errors import ConfigError, check_int, check_seed
+from .work import Prompt, WorkItem
+
+__all__ = [
+    "BACKENDS",
+    "GenerationBackend",
+    "GenerationRequest",
+    "GenerationSettings",
+    "check_backend",
+    "open_backend",
+]
+
+# name -> module providing open_backend(request)
+BACKENDS: dict[str, str] = {"hf": "tradeoff.generation.hf"}
+
+
+@dataclass
+class GenerationSettings:
+    """How strings end and how they are drawn."""
+
+    max_new_tokens: int
+    seed: int
+    template: str = "{prompt}"
+    stop_strings: tuple[str, ...] = ()
+    # None: the model's generation config, else the tokenizer's EOS.
+    eos_token_ids: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_int("max_new_tokens", self.max_new_tokens, minimum=1)
+        check_seed(self.seed)
+        self.stop_strings = tuple(self.stop_strings)
+        for stop in self.stop_strings:
+            if not isinstance(stop, str) or not stop:
+                raise ConfigError(f"`stop` strings must be non-empty strings, got {stop!r}")
+        if self.eos_token_ids is not None:
+            self.eos_token_ids = tuple(self.eos_token_ids)
+            for token in self.eos_token_ids:
+                check_int("eos_token_id", token, minimum=0)
+
+
+@dataclass
+class GenerationRequest:
+    """What a backend needs to open: the aligned model and everything a string depends on."""
+
+    aligned: str
+    prompts: Sequence[Prompt]
+    chains: Sequence[AdaptorChain]
+    settings: GenerationSettings
+    dtype: str = "float32"
+    device: str = "cpu"
+    trust_remote_code: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class GenerationBackend(Protocol):
+    """A model loop: generates one batch of work items at a time."""
+
+    name: str
+    # The models' identities for the manifest ({"aligned": {...}}).
+    identity: dict[str, Any]
+    # The model's context for each prompt (the template applied), by prompt index.
+    contexts: list[str]
+
+    def run_batch(self, items: Sequence[WorkItem]) -> list[dict[str, Any]]:
+        """One record per item, in the items' order, with the columns of samples.parquet."""
+        ...
+
+
+def _module(name: Any) -> Any:
+    if name not in BACKENDS:
+        raise ConfigError(f"`backend` must be one of {', '.join(BACKENDS)}; got {name!r}")
+    return importlib.import_module(BACKENDS[name])
+
+
+def check_backend(name: Any) -> str:
+    """The backend exists and its dependencies are installed (a ConfigError saying what to
+    install otherwise)."""
+    module = _module(name)
+    check = getattr(module, "check_available", None)
+    if check is not None:
+        check()
+    return name
+
+
+def open_backend(name: str, request: GenerationRequest) -> GenerationBackend:
+    """Opens backend ``name`` (loads its model) for ``request``."""
+    return _module(name).open_backend(request)

@@ -1,0 +1,184 @@
+"""Teacher-forced scoring of strings under a causal LM: ``log p(y | context)`` under the prior,
+``log pi`` and ``log q_alpha`` under the aligned model (re-scoring text generated elsewhere).
+
+The continuation's tokens: when the scoring model shares the generator's tokenizer, the generated
+token ids themselves; otherwise context and text are tokenized together and split where the text
+begins (a token that straddles the boundary belongs to the continuation, as in
+lm-evaluation-harness), so that merges across the boundary cannot lose or double characters. A
+string that ended with EOS is scored with the scorer's EOS appended. A token outside an adaptor's
+support has ``log q = -inf``; ``clamp_token_nll`` (the paper: 25) clamps every token's negative
+log-likelihood to ``[0, clamp]`` in the per-string sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..adaptors import AdaptorChain, score_tokens
+from ..errors import ModelError
+
+__all__ = [
+    "Continuation",
+    "ScoredString",
+    "clamped_sum",
+    "continuation_ids",
+    "score_continuations",
+    "same_vocabulary",
+]
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Token ids of a context and of the continuation to score after it."""
+
+    context_ids: list[int]
+    ids: list[int]
+
+
+@dataclass
+class ScoredString:
+    token_logp: list[float]
+    token_logp_adapted: list[float] | None = None
+
+    @property
+    def n_outside_support(self) -> int:
+        if self.token_logp_adapted is None:
+            return 0
+        return int(np.sum(np.isneginf(self.token_logp_adapted)))
+
+
+def same_vocabulary(a: Any, b: Any) -> bool:
+    """Whether two tokenizers map every token to the same id (then token ids can be shared)."""
+    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
+
+
+def _context_ids(tokenizer: Any, context: str | None) -> list[int]:
+    """The context's ids; ``None`` means BOS only (EOS when there is no BOS)."""
+    if context is None:
+        start = tokenizer.bos_token_id
+        if start is None:
+            start = tokenizer.eos_token_id
+        if start is None:
+            raise ModelError(
+                "prior context 'none' needs a BOS (or EOS) token; the tokenizer has none"
+            )
+        return [int(start)]
+    ids = list(tokenizer(context, add_special_tokens=True)["input_ids"])
+    if not ids:
+        return _context_ids(tokenizer, None)
+    return ids
+
+
+def continuation_ids(
+    tokenizer: Any,
+    context: str | None,
+    text: str,
+    *,
+    token_ids: Sequence[int] | None = None,
+    ended_with_eos: bool = False,
+) -> Continuation:
+    """Splits context and continuation for a scorer. ``token_ids`` (the generated ids, only when
+    the scorer shares the generator's vocabulary) are used as they are, EOS included; otherwise
+    ``text`` is tokenized jointly with the context and EOS appended when the string ended with
+    it."""
+    if token_ids is not None:
+        return Continuation(_context_ids(tokenizer, context), list(token_ids))
+    eos = (
+        [int(tokenizer.eos_token_id)]
+        if ended_with_eos and tokenizer.eos_token_id is not None
+        else []
+    )
+    if context is None:
+        prefix = _context_ids(tokenizer, None)
+        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return Continuation(prefix, ids + eos)
+    encoded = tokenizer(context + text, add_special_tokens=True, return_offsets_mapping=True)
+    ids, offsets = list(encoded["input_ids"]), list(encoded["offset_mapping"])
+    boundary = len(context)
+    special = set(tokenizer.all_special_ids)
+    split = len(ids)
+    for i, ((start, end), token) in enumerate(zip(offsets, ids, strict=True)):
+        if token in special and start == end:
+            continue
+        if end > boundary:
+            split = i
+            break
+    context_part = ids[:split] or _context_ids(tokenizer, None)
+    continuation = [
+        t
+        for t, (s, e) in zip(ids[split:], offsets[split:], strict=True)
+        if not (t in special and s == e)
+    ]
+    return Continuation(context_part, continuation + eos)
+
+
+@torch.inference_mode()
+def score_continuations(
+    model: Any,
+    items: Sequence[Continuation],
+    *,
+    chains: Sequence[AdaptorChain | str] | None = None,
+    batch_size: int = 8,
+    pad_id: int = 0,
+    progress: bool = False,
+    description: str = "score",
+) -> list[ScoredString]:
+    """Teacher-forced log-probabilities of each continuation given its context, in batches sorted
+    by length (right padding). Without ``chains``: ``log p`` by log-softmax and gather on the
+    device. With one chain per item: ``log pi`` and ``log q`` of each token from
+    :func:`tradeoff.score_tokens` on float32 logits on the CPU, the code that sampling uses."""
+    if chains is not None and len(chains) != len(items):
+        raise ValueError(f"`chains` must have one entry per item ({len(items)}), got {len(chains)}")
+    device = next(model.parameters()).device
+    order = sorted(range(len(items)), key=lambda i: len(items[i].context_ids) + len(items[i].ids))
+    results: list[ScoredString | None] = [None] * len(items)
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(items), desc=description, unit="str", disable=not progress, file=sys.stderr
+    )
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        lengths = [len(items[i].context_ids) + len(items[i].ids) for i in batch]
+        width = max(lengths)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, i in enumerate(batch):
+            seq = items[i].context_ids + items[i].ids
+            input_ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+        for b, i in enumerate(batch):
+            n_context, n = len(items[i].context_ids), len(items[i].ids)
+            if n == 0:
+                results[i] = ScoredString([], [] if chains is not None else None)
+                continue
+            rows = logits[b, n_context - 1 : n_context - 1 + n].float()
+            targets = torch.tensor(items[i].ids, device=rows.device)
+            if chains is None:
+                logp = torch.log_softmax(rows, -1).gather(1, targets[:, None])[:, 0]
+                results[i] = ScoredString(logp.cpu().double().tolist())
+            else:
+                scored = score_tokens(rows.cpu(), targets.cpu(), chains[i])
+                results[i] = ScoredString(
+                    scored.logp_base.double().tolist(), scored.logp_adapted.double().tolist()
+                )
+        bar.update(len(batch))
+    bar.close()
+    return [r for r in results if r is not None]
+
+
+def clamped_sum(token_logp: Sequence[float], clamp_token_nll: float | None) -> float:
+    """The string's log-probability; with a clamp, each token's NLL is first clipped to
+    ``[0, clamp]`` (the paper's treatment of tokens outside an adaptor's support)."""
+    values = np.asarray(token_logp, dtype=np.float64)
+    if clamp_token_nll is not None:
+        values = -np.clip(-values, 0.0, clamp_token_nll)
+    return float(values.sum())

@@ -1,0 +1,290 @@
+"""The schema of ``summary.json``, written by analyze and read through these classes by report,
+recommend, the command line and the demo.
+
+A quantity that cannot be computed is ``null`` with its reason beside it: an :class:`Estimate`
+or :class:`Correlation` carries ``reason``; an optional block (``imh``, ``corpus_level``,
+``simpson``, ...) that is ``null`` has its reason under ``reasons`` of the object that holds it.
+NaN never reaches the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunDirError
+from .atomic import atomic_write_json
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConfigSummary",
+    "CorporaSummary",
+    "Correlation",
+    "Correlations",
+    "Dropped",
+    "Estimate",
+    "IMHSummary",
+    "ImpliedBeta",
+    "MEAN_KEYS",
+    "Simpson",
+    "Summary",
+    "TradeoffLine",
+    "read_summary",
+    "write_summary",
+]
+
+SCHEMA_VERSION = 1
+
+# The per-configuration means and the column each is the mean of.
+MEAN_KEYS = {
+    "mean_reward": "reward",
+    "mean_logp_prior": "logp_prior",
+    "mean_logp_aligned": "logp_aligned",
+    "mean_logp_adapted": "logp_adapted",
+    "mean_length": "n_tokens",
+}
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class Estimate:
+    """A value with its interval; all three null (and ``reason`` set) when it cannot be had."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    reason: str | None = None
+
+    @classmethod
+    def missing(cls, reason: str) -> Estimate:
+        return cls(None, None, None, reason)
+
+    @classmethod
+    def of(cls, value: float, low: float, high: float, reason: str | None = None) -> Estimate:
+        return cls(_finite(value), _finite(low), _finite(high), reason)
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    @property
+    def bounded(self) -> bool:
+        return self.value is not None and self.low is not None and self.high is not None
+
+
+@dataclass
+class Correlation:
+    """A correlation coefficient with its p-value and bootstrap interval."""
+
+    statistic: float | None
+    pvalue: float | None
+    low: float | None
+    high: float | None
+    reason: str | None = None
+
+    @classmethod
+    def missing(cls, reason: str) -> Correlation:
+        return cls(None, None, None, None, reason)
+
+
+@dataclass
+class Correlations:
+    """Spearman, Pearson and Kendall (tau-b) of the same pairs."""
+
+    n: int
+    spearman: Correlation
+    pearson: Correlation
+    kendall: Correlation
+    n_corpora: int | None = None
+
+
+@dataclass
+class Dropped:
+    """Strings left out of a configuration's statistics, by reason."""
+
+    empty: int = 0
+    unfinished: int = 0
+    non_finite: int = 0
+
+
+@dataclass
+class CorporaSummary:
+    """The spread of corpora resampled from the IMH chain (2.5 and 97.5 percentiles)."""
+
+    n_corpora: int
+    corpus_size: int
+    mean_reward: Estimate
+    mean_logp_prior: Estimate
+
+
+@dataclass
+class IMHSummary:
+    """The IMH chain (target pi, proposal q): diagnostics, corrected means, its corpora."""
+
+    acceptance_rate: float | None
+    ess: float | None
+    cramers_v: float | None
+    n_steps: int
+    mean_reward: Estimate
+    mean_logp_prior: Estimate
+    mean_logp_aligned: Estimate
+    mean_logp_adapted: Estimate
+    mean_length: Estimate
+    corpora: CorporaSummary
+    exact: dict[str, float] | None = None
+
+
+@dataclass
+class ConfigSummary:
+    """One adaptor configuration: its strings' means with intervals, correlations, IMH."""
+
+    config: str
+    n_strings: int = 0
+    dropped: Dropped = field(default_factory=Dropped)
+    family: str | None = None
+    temperature: float | None = None
+    mean_reward: Estimate = field(default_factory=lambda: Estimate.missing("not computed"))
+    mean_logp_prior: Estimate = field(default_factory=lambda: Estimate.missing("not computed"))
+    mean_logp_aligned: Estimate = field(default_factory=lambda: Estimate.missing("not computed"))
+    mean_logp_adapted: Estimate = field(default_factory=lambda: Estimate.missing("not computed"))
+    mean_length: Estimate = field(default_factory=lambda: Estimate.missing("not computed"))
+    string_level: Correlations | None = None
+    corpus_level: Correlations | None = None
+    imh: IMHSummary | None = None
+    exact: dict[str, float] | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def mean(self, key: str) -> Estimate:
+        """One of the MEAN_KEYS."""
+        return getattr(self, key)
+
+
+@dataclass
+class TradeoffLine:
+    """The line through the configurations' IMH-corrected means (slope with its interval)."""
+
+    slope: Estimate
+    intercept: float | None
+    rvalue: float | None
+
+
+@dataclass
+class Simpson:
+    """Pooled, between-configuration and median within-configuration correlation."""
+
+    pooled: float | None
+    between: float | None
+    within_median: float | None
+    reversal: bool
+
+
+@dataclass
+class ImpliedBeta:
+    """1/beta from log pi - log p = r / beta - log Z (per-prompt intercepts), and R^2."""
+
+    inverse_beta: float | None
+    beta: float | None
+    r_squared: float | None
+    stderr: float | None
+
+
+@dataclass
+class Summary:
+    """Everything analyze found, per configuration and pooled."""
+
+    run: str = ""
+    n_strings: int = 0
+    configs: list[ConfigSummary] = field(default_factory=list)
+    string_level: Correlations | None = None
+    corpus_level: Correlations | None = None
+    tradeoff_line: TradeoffLine | None = None
+    simpson: Simpson | None = None
+    implied_beta: ImpliedBeta | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """Reads a summary (or a partial one, as tests and other tools write them: missing
+        fields take their defaults)."""
+        return _decode(cls, data, "summary")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        value = value.item()  # numpy scalar
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _decode(kind: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if data is None:
+            return None
+        return _decode(options[0], data, where)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(data, dict):
+            raise RunDirError(f"summary.json: {where} must be an object, got {data!r}")
+        hints = typing.get_type_hints(kind)
+        values = {}
+        for f in dataclasses.fields(kind):
+            if f.name in data:
+                values[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RunDirError(f"summary.json: {where} lacks the field {f.name!r}")
+        return kind(**values)
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        return [_decode(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+    return data
+
+
+def write_summary(path: Path, summary: Summary) -> None:
+    atomic_write_json(path, summary.to_dict())
+
+
+def read_summary(path: Path) -> Summary:
+    """The summary at ``path``; a missing or malformed file is a :class:`RunDirError` that says
+    what to run."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(
+            f"{path} does not exist; run `tradeoff-eval analyze --run-dir {path.parent}` first"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunDirError(f"{path} is not valid JSON ({error}); run analyze again") from None
+    version = data.get("schema_version", SCHEMA_VERSION) if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise RunDirError(
+            f"{path} has summary schema version {version!r}; this tradeoff reads "
+            f"version {SCHEMA_VERSION}: run analyze again"
+        )
+    return Summary.from_dict(data)

@@ -1,0 +1,374 @@
+"""The analyze stage: from a scored run directory to ``summary.json`` (and ``corpora.parquet``).
+
+Four steps: :func:`load` reads the joined table and sorts strings into kept and dropped;
+:func:`analyze_config` gives one configuration's plain means of reward, prior, aligned and adapted
+log-probability and length (estimates of expectations under q_alpha), each with a 95% bootstrap
+interval, its string-level correlations, the paper's IMH correction (target pi, proposal q_alpha:
+log-weights ``logp_aligned - logp_adapted``) with its diagnostics, the IMH-corrected means and
+corpora resampled from the chain, and ``exact`` values where the world knows them;
+:func:`analyze_pooled` the string- and corpus-level correlations over all configurations, the
+Simpson check, the implied beta and the corpus-level trade-off line; :func:`write` the files.
+
+A quantity that cannot be computed (too few strings, constant input, ...) is null with its
+reason, never an error: every run that has scores can be analysed.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from .. import stats
+from ..adaptors import AdaptorChain
+from ..errors import RunDirError
+from ..rundir import RunDir
+from ..rundir.summary import (
+    MEAN_KEYS,
+    ConfigSummary,
+    CorporaSummary,
+    Correlation,
+    Correlations,
+    Dropped,
+    Estimate,
+    IMHSummary,
+    ImpliedBeta,
+    Simpson,
+    Summary,
+    TradeoffLine,
+    write_summary,
+)
+from .settings import AnalysisSettings
+
+__all__ = ["AnalysisSettings", "Loaded", "analyze", "analyze_config", "analyze_pooled", "load"]
+
+# Above this many pairs, correlation intervals use a fifth of the resamples.
+LARGE_SAMPLE = 20_000
+_EXACT_KEYS = {
+    "mean_reward": "reward",
+    "mean_logp_prior": "logp_prior",
+    "mean_logp_aligned": "logp_aligned",
+    "mean_logp_adapted": "logp_adapted",
+    "mean_length": "length",
+}
+ExactFn = Callable[[str], dict[str, dict[str, float]] | None]
+
+
+@dataclass
+class Loaded:
+    """The run's strings as arrays: the columns the analysis reads, and which strings it keeps
+    (finished, not empty, every score finite)."""
+
+    columns: dict[str, np.ndarray]
+    config: np.ndarray
+    prompt_id: np.ndarray
+    finished: np.ndarray
+    empty: np.ndarray
+    finite: np.ndarray
+    order: list[str]
+
+    @property
+    def keep(self) -> np.ndarray:
+        return self.finite & self.finished & ~self.empty
+
+
+@dataclass
+class ConfigResult:
+    """A configuration's summary and the corpora resampled from its chain (if any)."""
+
+    summary: ConfigSummary
+    corpora: np.ndarray | None
+
+
+def load(run: RunDir) -> Loaded:
+    """The joined samples and scores (:meth:`RunDir.analysis_table`) as arrays."""
+    table = run.analysis_table()
+    missing = [c for c in ("reward", "logp_prior") if c not in table.column_names]
+    if missing:
+        raise RunDirError(
+            f"run {str(run.path)!r} has no {', '.join(missing)} column; run `tradeoff-eval score` "
+            "with `--prior` and `--reward` first"
+        )
+    columns = {
+        name: np.asarray(table.column(name).to_pylist(), dtype=float) for name in MEAN_KEYS.values()
+    }
+    config = np.asarray(table.column("config").to_pylist(), dtype=object)
+    finite = np.ones(table.num_rows, dtype=bool)
+    for values in columns.values():
+        finite &= np.isfinite(values)
+    return Loaded(
+        columns=columns,
+        config=config,
+        prompt_id=np.asarray(table.column("prompt_id").to_pylist(), dtype=object),
+        finished=np.asarray(table.column("finished").to_pylist(), dtype=bool),
+        empty=columns["n_tokens"] == 0,
+        finite=finite,
+        order=list(dict.fromkeys(config.tolist())),
+    )
+
+
+def _interval(values: np.ndarray, settings: AnalysisSettings, seed: int) -> Estimate:
+    """The mean with a percentile bootstrap interval."""
+    if len(values) == 0:
+        return Estimate.missing("no strings kept")
+    if len(values) < 2:
+        return Estimate.of(values[0], math.nan, math.nan, "one string: no interval")
+    if np.all(values == values[0]):
+        return Estimate.of(values[0], values[0], values[0])
+    ci = stats.bootstrap_ci(
+        values, n_resamples=settings.n_resamples, level=settings.level, seed=seed
+    )
+    return Estimate.of(ci.statistic, ci.low, ci.high)
+
+
+def _correlations(
+    x: np.ndarray, y: np.ndarray, settings: AnalysisSettings, seed: int
+) -> Correlations:
+    """Spearman, Pearson and Kendall with p-values and percentile bootstrap intervals over the
+    pairs."""
+    functions = (
+        ("spearman", stats.spearman),
+        ("pearson", stats.pearson),
+        ("kendall", stats.kendall),
+    )
+    entries: dict[str, Correlation] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        for name, fn in functions:
+            if len(x) < 3:
+                entries[name] = Correlation.missing(f"{len(x)} pairs: a correlation needs 3")
+                continue
+            c = fn(x, y)
+            if not math.isfinite(c.statistic):
+                entries[name] = Correlation.missing("constant input: no correlation")
+                continue
+            resamples = settings.correlation_resamples
+            if len(x) > LARGE_SAMPLE:
+                resamples = max(resamples // 5, 100)
+            ci = stats.bootstrap_ci(
+                x, y=y, statistic=name, n_resamples=resamples, level=settings.level, seed=seed
+            )
+            entries[name] = Correlation(
+                *(_finite(v) for v in (c.statistic, c.pvalue, ci.low, ci.high))
+            )
+    return Correlations(n=int(len(x)), **entries)
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _imh(
+    values: np.ndarray,
+    log_aligned: np.ndarray,
+    log_adapted: np.ndarray,
+    settings: AnalysisSettings,
+    seed: int,
+) -> tuple[IMHSummary, np.ndarray]:
+    """The paper's IMH chain over one configuration's strings, its corrected means (normal
+    intervals from the effective sample size, at most the number of strings) and corpora."""
+    chain = stats.imh(log_aligned, log_adapted, n_steps=settings.n_steps, seed=seed)
+    on_chain = values[chain.indices]
+    n_eff = max(min(chain.ess, float(len(values))), 1.0)
+    z = -NormalDist().inv_cdf((1 - settings.level) / 2)
+    means = {}
+    for key, column in zip(MEAN_KEYS, on_chain.T, strict=True):
+        half = z * column.std() / math.sqrt(n_eff)
+        reason = None if math.isfinite(half) else "the chain's effective sample size is undefined"
+        means[key] = Estimate.of(column.mean(), column.mean() - half, column.mean() + half, reason)
+    corpora = stats.resample_means(
+        values[:, :2],
+        n_corpora=settings.n_corpora,
+        corpus_size=settings.corpus_size,
+        seed=seed,
+        indices=chain.indices,
+    )
+    alpha = 100 * (1 - settings.level) / 2
+    spread = {}
+    for key, column in (("mean_reward", corpora[:, 0]), ("mean_logp_prior", corpora[:, 1])):
+        low, high = np.percentile(column, [alpha, 100 - alpha])
+        spread[key] = Estimate.of(column.mean(), low, high)
+    summary = IMHSummary(
+        acceptance_rate=_finite(chain.acceptance_rate),
+        ess=_finite(chain.ess),
+        cramers_v=_finite(chain.cramers_v),
+        n_steps=settings.n_steps,
+        **means,
+        corpora=CorporaSummary(settings.n_corpora, settings.corpus_size, **spread),
+    )
+    return summary, corpora
+
+
+def analyze_config(
+    data: Loaded, index: int, name: str, settings: AnalysisSettings, exact: ExactFn | None = None
+) -> ConfigResult:
+    """One configuration (see the module)."""
+    of_config = data.config == name
+    rows = of_config & data.keep
+    n = int(rows.sum())
+    family, temperature = AdaptorChain.parse(name).split_temperature()
+    entry = ConfigSummary(
+        config=name,
+        n_strings=n,
+        family=str(family),
+        temperature=temperature,
+        dropped=Dropped(
+            empty=int((of_config & data.empty).sum()),
+            unfinished=int((of_config & ~data.empty & ~data.finished).sum()),
+            non_finite=int((of_config & ~data.empty & data.finished & ~data.finite).sum()),
+        ),
+    )
+    for key, column in MEAN_KEYS.items():
+        setattr(
+            entry, key, _interval(data.columns[column][rows], settings, settings.seed + 7 * index)
+        )
+    entry.string_level = _correlations(
+        data.columns["logp_prior"][rows],
+        data.columns["reward"][rows],
+        settings,
+        settings.seed + index,
+    )
+    corpora = None
+    if n >= 2:
+        values = np.column_stack([data.columns[c][rows] for c in MEAN_KEYS.values()])
+        entry.imh, corpora = _imh(
+            values,
+            data.columns["logp_aligned"][rows],
+            data.columns["logp_adapted"][rows],
+            settings,
+            settings.seed + index,
+        )
+        entry.corpus_level = _correlations(
+            corpora[:, 1], corpora[:, 0], settings, settings.seed + index
+        )
+    else:
+        reason = f"{n} string(s) kept: the IMH chain needs 2"
+        entry.reasons.update(imh=reason, corpus_level=reason)
+    known = exact(name) if exact is not None else None
+    if known is not None:
+        entry.exact = {key: known["adapted"][col] for key, col in _EXACT_KEYS.items()}
+        if entry.imh is not None:
+            entry.imh.exact = {key: known["imh_target"][col] for key, col in _EXACT_KEYS.items()}
+    elif exact is not None:
+        entry.reasons["exact"] = "the world has no exact answer for this configuration"
+    return ConfigResult(entry, corpora)
+
+
+def analyze_pooled(
+    data: Loaded, results: list[ConfigResult], settings: AnalysisSettings, run: str
+) -> tuple[Summary, np.ndarray | None]:
+    """Everything pooled over the configurations; returns the summary and the pooled corpora."""
+    keep = data.keep
+    x, y = data.columns["logp_prior"][keep], data.columns["reward"][keep]
+    configs = [r.summary for r in results]
+    summary = Summary(
+        run=run,
+        n_strings=int(keep.sum()),
+        configs=configs,
+        string_level=_correlations(x, y, settings, settings.seed),
+        settings=settings.to_dict(),
+    )
+    reasons = summary.reasons
+    with_chain = [r for r in results if r.corpora is not None]
+    pooled = np.concatenate([r.corpora for r in with_chain]) if with_chain else None
+    if pooled is not None:
+        summary.corpus_level = _correlations(pooled[:, 1], pooled[:, 0], settings, settings.seed)
+        summary.corpus_level.n_corpora = int(len(pooled))
+    else:
+        reasons["corpus_level"] = "no configuration has the 2 strings an IMH chain needs"
+    chained = [c for c in configs if c.imh is not None]
+    if len(chained) >= 3:
+        xs = np.array([c.imh.mean_logp_prior.value for c in chained], dtype=float)  # type: ignore[union-attr]
+        ys = np.array([c.imh.mean_reward.value for c in chained], dtype=float)  # type: ignore[union-attr]
+        try:
+            line = stats.tradeoff_line(xs, ys, n_resamples=settings.n_resamples, seed=settings.seed)
+            summary.tradeoff_line = TradeoffLine(
+                slope=Estimate.of(line.regression.slope, line.slope.low, line.slope.high),
+                intercept=_finite(line.regression.intercept),
+                rvalue=_finite(line.regression.rvalue),
+            )
+        except ValueError as error:
+            reasons["tradeoff_line"] = str(error)
+    else:
+        reasons["tradeoff_line"] = (
+            f"{len(chained)} configuration(s) with an IMH chain: the trade-off line needs 3"
+        )
+    n = int(keep.sum())
+    if n >= 3 and len(data.order) >= 2:
+        try:
+            simpson = stats.simpson(x, y, data.config[keep].astype(str))
+            within = [c.statistic for c in simpson.within.values()]
+            summary.simpson = Simpson(
+                pooled=_finite(simpson.pooled.statistic),
+                between=_finite(simpson.between.statistic),
+                within_median=_finite(float(np.nanmedian(within)))
+                if np.isfinite(within).any()
+                else None,
+                reversal=bool(simpson.reversal),
+            )
+        except ValueError as error:
+            reasons["simpson"] = str(error)
+    else:
+        reasons["simpson"] = (
+            f"{n} string(s) in {len(data.order)} configuration(s): the Simpson "
+            "check needs 3 strings in 2 configurations"
+        )
+    if n >= 3:
+        try:
+            implied = stats.implied_beta(
+                data.columns["logp_aligned"][keep], x, y, groups=data.prompt_id[keep].astype(str)
+            )
+            summary.implied_beta = ImpliedBeta(
+                *(
+                    _finite(v)
+                    for v in (implied.inverse_beta, implied.beta, implied.r_squared, implied.stderr)
+                )
+            )
+        except ValueError as error:  # e.g. one string per prompt: no within-prompt variation
+            reasons["implied_beta"] = str(error)
+    else:
+        reasons["implied_beta"] = f"{n} string(s) kept: the implied beta needs 3"
+    return summary, pooled
+
+
+def write(run: RunDir, summary: Summary, results: list[ConfigResult]) -> None:
+    """``summary.json`` and ``corpora.parquet`` (the resampled corpora, per configuration)."""
+    import pyarrow as pa
+
+    with_chain = [r for r in results if r.corpora is not None]
+    if with_chain:
+        pooled = np.concatenate([r.corpora for r in with_chain])
+        names = [r.summary.config for r in with_chain for _ in range(len(r.corpora))]
+        table = pa.table(
+            {"config": names, "mean_reward": pooled[:, 0], "mean_logp_prior": pooled[:, 1]}
+        )
+        run.write_table(run.corpora_path, table, "analyze")
+    else:
+        run.corpora_path.unlink(missing_ok=True)
+    write_summary(run.summary_path, summary)
+
+
+def analyze(
+    run_dir: str | Path, *, settings: AnalysisSettings | None = None, exact: ExactFn | None = None
+) -> Summary:
+    """Analyses a scored run and writes ``summary.json``. ``exact(config)``, when given, returns
+    ``{"adapted": {...}, "imh_target": {...}}`` expectations keyed like the columns (a world
+    with known answers)."""
+    settings = settings or AnalysisSettings()
+    run = RunDir(run_dir)
+    run.require_samples()
+    data = load(run)
+    run.check_writable()
+    run.remove_temporaries()
+    results = [
+        analyze_config(data, index, name, settings, exact) for index, name in enumerate(data.order)
+    ]
+    summary, _ = analyze_pooled(data, results, settings, str(run.path))
+    write(run, summary, results)
+    return summary

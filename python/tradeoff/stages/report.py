@@ -1,0 +1,300 @@
+"""The report stage: figures (PNG) and a self-contained ``report.html`` for an analysed run
+directory, read from ``summary.json`` through its schema. Quantities the analysis could not
+compute are shown as n/a, with their reasons listed.
+
+- ``figures/corpus_level.png``: the means of resampled corpora per configuration in the plane
+  (mean prior log-likelihood, mean reward), coloured by adaptor family, lighter for higher
+  temperature; exact expectations, where the world knows them, as black crosses.
+- ``figures/frontier.png``: each configuration's mean reward against mean prior log-likelihood
+  with 95% intervals, the Pareto frontier, and the exact values when known.
+- ``figures/string_level.png``: strings' reward against prior log-probability, with a
+  least-squares line per configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..adaptors import AdaptorChain
+from ..errors import TradeoffError
+from ..rundir import RunDir
+from ..rundir.summary import ConfigSummary, Estimate, Summary, read_summary
+from .recommend import frontier
+
+__all__ = ["family_and_temperature", "write_report"]
+
+
+def family_and_temperature(config: str) -> tuple[str, float]:
+    """``"temperature=1.5,top_p=0.9"`` -> ``("top_p=0.9", 1.5)``; no temperature is 1.0 (from
+    the parsed chain, so options such as ``:min_tokens_to_keep=2`` stay in the family)."""
+    family, temperature = AdaptorChain.parse(config).split_temperature()
+    return str(family), temperature
+
+
+def _colours(configs: list[ConfigSummary]) -> dict[str, Any]:
+    import matplotlib.colors as mcolors
+    from matplotlib import colormaps
+
+    split = {c.config: family_and_temperature(c.config) for c in configs}
+    families = sorted({f for f, _ in split.values()})
+    temperatures = sorted({t for _, t in split.values()})
+    palette = colormaps["tab10"]
+    colours = {}
+    for name, (family, t) in split.items():
+        base = np.array(mcolors.to_rgb(palette(families.index(family) % 10)))
+        share = temperatures.index(t) / max(len(temperatures) - 1, 1)
+        colours[name] = tuple(base * (1 - 0.55 * share) + 0.55 * share)  # lighter when hotter
+    return colours
+
+
+def cell(v: Estimate | None) -> str:
+    """An estimate as text: ``value [low, high]``, or n/a with its reason."""
+    if v is None:
+        return "n/a"
+    if v.value is None:
+        return f"n/a ({v.reason})" if v.reason else "n/a"
+    if v.low is None or v.high is None:
+        return f"{v.value:.3f} (no interval: {v.reason})" if v.reason else f"{v.value:.3f}"
+    return f"{v.value:.3f} [{v.low:.3f}, {v.high:.3f}]"
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _save(fig: Any, path: Path) -> None:
+    from ..rundir import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+
+
+def _corpus_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> None:
+    import pyarrow.parquet as pq
+
+    fig, ax = plt.subplots(figsize=(8, 6))
+    if run.corpora_path.exists():
+        corpora = pq.read_table(run.corpora_path).to_pydict()
+        names = np.asarray(corpora["config"], dtype=object)
+        for c in summary.configs:
+            rows = np.flatnonzero(names == c.config)[:300]
+            if len(rows):
+                ax.scatter(
+                    np.asarray(corpora["mean_logp_prior"])[rows],
+                    np.asarray(corpora["mean_reward"])[rows],
+                    s=3,
+                    color=colours[c.config],
+                    alpha=0.5,
+                    label=c.config,
+                )
+    for c in summary.configs:
+        if c.imh is not None and c.imh.exact is not None:
+            e = c.imh.exact
+            ax.scatter(e["mean_logp_prior"], e["mean_reward"], marker="x", color="black", s=30)
+    ax.set(
+        xlabel="corpus mean log p (prior)",
+        ylabel="corpus mean reward",
+        title="corpus level (IMH-corrected resampled corpora; x: exact)",
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, markerscale=3, ncol=2)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no configuration has the 2 strings an IMH chain needs",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    fig.tight_layout()
+    _save(fig, run.figures_dir / "corpus_level.png")
+    plt.close(fig)
+
+
+def _string_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> bool:
+    try:
+        table = run.analysis_table()
+    except TradeoffError:  # no scored samples here: the panel is left out
+        return False
+    if "logp_prior" not in table.column_names or "reward" not in table.column_names:
+        return False
+    names = np.asarray(table.column("config").to_pylist(), dtype=object)
+    logp = np.asarray(table.column("logp_prior").to_pylist(), dtype=float)
+    reward = np.asarray(table.column("reward").to_pylist(), dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for c in summary.configs:
+        rows = np.flatnonzero((names == c.config) & np.isfinite(logp) & np.isfinite(reward))
+        if len(rows) < 2:
+            continue
+        shown = rows[:300]
+        ax.scatter(logp[shown], reward[shown], s=3, alpha=0.35, color=colours[c.config])
+        if np.ptp(logp[rows]) > 0:
+            slope, intercept = np.polyfit(logp[rows], reward[rows], 1)
+            xs = np.array([logp[rows].min(), logp[rows].max()])
+            ax.plot(xs, slope * xs + intercept, color=colours[c.config], lw=1, label=c.config)
+    spearman = summary.string_level.spearman if summary.string_level else None
+    rho = "n/a" if spearman is None or spearman.statistic is None else f"{spearman.statistic:.2f}"
+    title = f"string level, a least-squares line per configuration (rho = {rho})"
+    ax.set(xlabel="log p(y) (prior)", ylabel="reward r(y)", title=title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    _save(fig, run.figures_dir / "string_level.png")
+    plt.close(fig)
+    return True
+
+
+def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> None:
+    usable = [c for c in summary.configs if c.mean_reward.known and c.mean_logp_prior.known]
+    on_frontier = set(frontier(usable)[0]) if usable else set()
+    fig, ax = plt.subplots(figsize=(8, 6))
+    line = sorted(
+        (c.mean_logp_prior.value, c.mean_reward.value) for c in usable if c.config in on_frontier
+    )
+    if line:
+        ax.plot(*zip(*line, strict=True), color="0.3", lw=1, ls="--", label="Pareto frontier")
+    for c in usable:
+        x, y = c.mean_logp_prior, c.mean_reward
+        xerr = [[x.value - x.low], [x.high - x.value]] if x.bounded else None  # type: ignore[operator]
+        yerr = [[y.value - y.low], [y.high - y.value]] if y.bounded else None  # type: ignore[operator]
+        ax.errorbar(
+            x.value,
+            y.value,
+            xerr=xerr,
+            yerr=yerr,
+            fmt="o",
+            color=colours[c.config],
+            ms=4,
+            label=c.config,
+        )
+        if c.exact is not None:
+            ax.scatter(
+                c.exact["mean_logp_prior"], c.exact["mean_reward"], marker="x", color="black", s=30
+            )
+    ax.set(
+        xlabel="mean log p (prior)",
+        ylabel="mean reward",
+        title="mean reward vs mean prior log-likelihood, 95% intervals (x: exact)",
+    )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no configuration has kept strings",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    fig.tight_layout()
+    _save(fig, run.figures_dir / "frontier.png")
+    plt.close(fig)
+
+
+def _not_computed(summary: Summary) -> list[str]:
+    """Every quantity the summary could not compute, with its reason."""
+    lines = [f"{key.replace('_', ' ')}: {reason}" for key, reason in summary.reasons.items()]
+    for c in summary.configs:
+        reasons = dict(c.reasons)
+        for key in ("mean_reward", "mean_logp_prior"):
+            estimate = c.mean(key)
+            if estimate.reason and not estimate.bounded:
+                reasons.setdefault(key.replace("_", " "), estimate.reason)
+        lines += [f"{c.config}: {key.replace('_', ' ')}: {r}" for key, r in reasons.items()]
+    return lines
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Writes the figures and ``report.html`` from ``summary.json`` (and ``corpora.parquet``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = RunDir(run_dir)
+    summary = read_summary(run.summary_path)
+    run.check_writable()
+    run.figures_dir.mkdir(exist_ok=True)
+    colours = _colours(summary.configs)
+    _corpus_figure(plt, run, summary, colours)
+    has_strings = _string_figure(plt, run, summary, colours)
+    _frontier_figure(plt, run, summary, colours)
+
+    def image(name: str) -> str:
+        data = base64.b64encode((run.figures_dir / name).read_bytes()).decode()
+        return f'<img alt="{name}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+    def exact(c: ConfigSummary, key: str) -> str:
+        return f"{c.exact[key]:.3f}" if c.exact else "–"
+
+    rows = []
+    for c in summary.configs:
+        acceptance = _number(c.imh.acceptance_rate, 2) if c.imh else "n/a"
+        cells = (
+            c.config,
+            c.n_strings,
+            cell(c.mean_reward),
+            exact(c, "mean_reward"),
+            cell(c.mean_logp_prior),
+            exact(c, "mean_logp_prior"),
+            acceptance,
+        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in cells) + "</tr>")
+    manifest = run.manifest_path
+    manifest_text = manifest.read_text(encoding="utf-8") if manifest.exists() else "{}"
+    string_level = "<h2>String level</h2>" + image("string_level.png") if has_strings else ""
+    spearman = summary.string_level.spearman if summary.string_level else None
+    corpus = summary.corpus_level.spearman if summary.corpus_level else None
+    string_rho = _number(spearman.statistic if spearman else None)
+    corpus_rho = _number(corpus.statistic if corpus else None)
+    missing = _not_computed(summary)
+    not_computed = (
+        (
+            "<h2>Not computed</h2><ul>"
+            + "".join(f"<li>{html.escape(m)}</li>" for m in missing)
+            + "</ul>"
+        )
+        if missing
+        else ""
+    )
+    name = html.escape(run.path.name)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tradeoff report: {name}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}
+pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
+</head><body>
+<h1>Probability–quality trade-off: {name}</h1>
+<p>{summary.n_strings} strings in {len(summary.configs)} configurations.
+String level Spearman(log p, reward) = {string_rho};
+corpus level = {corpus_rho}.</p>
+<h2>Trade-off frontier</h2>{image("frontier.png")}
+<h2>Corpus level</h2>{image("corpus_level.png")}
+{string_level}
+<h2>Per configuration</h2>
+<table><tr><th>configuration</th><th>strings</th><th>mean reward [95%]</th><th>exact</th>
+<th>mean log p [95%]</th><th>exact</th><th>IMH acceptance</th></tr>
+{"".join(rows)}</table>
+{not_computed}
+<h2>Manifest</h2><pre>{html.escape(manifest_text)}</pre>
+<script>
+// Lets a headless browser (and the tests) tell that every figure decoded.
+window.addEventListener("load", () => {{
+  const ok = [...document.images].every((i) => i.complete && i.naturalWidth > 0);
+  document.body.dataset.imagesLoaded = String(ok);
+  document.body.dataset.imageCount = String(document.images.length);
+}});
+</script>
+</body></html>
+"""
+    from ..rundir import atomic_write_bytes
+
+    atomic_write_bytes(run.report_path, page.encode("utf-8"))
+    return run.report_path
