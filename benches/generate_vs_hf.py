@@ -25,8 +25,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 import tradeoff
-import tradeoff.generate as generation
-from tradeoff.generate import GenerationSettings, Generator, Prompt, work_items
+import tradeoff.generation.hf as generation
+from tradeoff.generation import GenerationSettings, Prompt, work_items
+from tradeoff.generation.hf import Generator
 
 VOCAB = 32_000
 

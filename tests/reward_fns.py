@@ -8,3 +8,11 @@ def length(prompts, texts):
 
 def wrong_shape(prompts, texts):
     return [1.0]
+
+
+def slow_length(prompts, texts):
+    """length, a tenth of a second per call: a scoring slow enough to be killed half-way."""
+    import time
+
+    time.sleep(0.1)
+    return length(prompts, texts)
