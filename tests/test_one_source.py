@@ -96,17 +96,33 @@ def test_cli_and_run_make_identical_run_directories(tiny, tmp_path):
 def test_set_overrides_a_file_and_a_preset(tiny, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text(config_text(tiny, tmp_path / "out"))
-    loaded = load_config(config, ["generate.samples_per_prompt=5", "seed=9",
-                                  "generate.families=['ancestral', 'top_p=0.9']",
-                                  "generate.temperatures=[0.5]", "score.prior_context=none"])  # fmt: skip
+    loaded = load_config(
+        config,
+        [
+            "generate.samples_per_prompt=5",
+            "seed=9",
+            "generate.families=['ancestral', 'top_p=0.9']",
+            "generate.temperatures=[0.5]",
+            "score.prior_context=none",
+        ],
+    )
     assert loaded.generate.samples_per_prompt == 5 and loaded.seed == 9
     assert loaded.analysis.seed == 9
     assert loaded.adaptors == ["temperature=0.5", "temperature=0.5,top_p=0.9"]
     assert loaded.score.prior_context == "none"
     # A bare word is a string.
     assert load_config(config, ["models.aligned=org/model"]).models.aligned == "org/model"
-    plan = json.loads(run_cli("run", "--preset", "paper-rlhf", "--set",
-                              "generate.samples_per_prompt=1", "--dry-run", "--json").stdout)  # fmt: skip
+    plan = json.loads(
+        run_cli(
+            "run",
+            "--preset",
+            "paper-rlhf",
+            "--set",
+            "generate.samples_per_prompt=1",
+            "--dry-run",
+            "--json",
+        ).stdout
+    )
     assert plan["strings"] == 35_000
 
 
