@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import ConfigError, TradeoffError, TradeoffWarning
+from ..errors import ConfigError, TradeoffError, TradeoffWarning, check_seed
 from ..stages.settings import (
     AnalysisSettings,
     GenerateSection,
@@ -138,14 +138,11 @@ def _positive(text: str) -> int:
 
 def _seed(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
+        return check_seed(int(text))
+    except (ValueError, TypeError):
         raise argparse.ArgumentTypeError(
             f"must be an integer in [0, 2**64), got {text!r}"
         ) from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**64), got {value}")
-    return value
 
 
 def _option(

@@ -82,6 +82,10 @@ class GenerationBackend(Protocol):
     # The model's context for each prompt (the template applied), by prompt index.
     contexts: list[str]
 
+    def check(self) -> None:
+        """Checks that need the loaded model (vocabulary, positions), before any work."""
+        ...
+
     def run_batch(self, items: Sequence[WorkItem]) -> list[dict[str, Any]]:
         """One record per item, in the items' order, with the columns of samples.parquet."""
         ...

@@ -155,8 +155,7 @@ def generate(
         trust_remote_code=models.trust_remote_code,
     )
     backend = open_backend(generate.backend, request)
-    if hasattr(backend, "check"):
-        backend.check()
+    backend.check()
     identities = {**identities, **backend.identity}
     digest = settings_hash(settings, {k: _weights(v) for k, v in identities.items()})
     shards = run.shards("generate")

@@ -221,6 +221,7 @@ def write_report(run_dir: str | Path) -> Path:
     run = RunDir(run_dir)
     summary = read_summary(run.summary_path)
     run.check_writable()
+    run.remove_temporaries()
     run.figures_dir.mkdir(exist_ok=True)
     colours = _colours(summary.configs)
     _corpus_figure(plt, run, summary, colours)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..adaptors import AdaptorChain
-from ..errors import SEED_LIMIT, ConfigError
+from ..errors import ConfigError, check_seed
 
 __all__ = [
     "AnalysisSettings",
@@ -128,6 +128,13 @@ def _number(
         raise ConfigError(f"{label(key)} must be in (0, 1), got {value!r}")
 
 
+def _seed(label: Label, key: str, value: Any) -> None:
+    try:
+        check_seed(value)
+    except (TypeError, ConfigError):
+        raise ConfigError(f"{label(key)} must be an integer in [0, 2**64), got {value!r}") from None
+
+
 def _strings(label: Label, key: str, values: Any, *, non_empty: bool = True) -> None:
     for value in values:
         if not isinstance(value, str) or (non_empty and not value):
@@ -148,8 +155,7 @@ class RunSection(Section):
     seed: int = setting(0, types=(int,), help="the run seed: every random draw derives from it")
 
     def check(self, label: Label) -> None:
-        if not (isinstance(self.seed, int) and 0 <= self.seed < SEED_LIMIT):
-            raise ConfigError(f"{label('seed')} must be an integer in [0, 2**64), got {self.seed}")
+        _seed(label, "seed", self.seed)
 
 
 @dataclass
@@ -428,8 +434,7 @@ class AnalysisSettings(Section):
         for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples", "correlation_resamples"):
             _positive(label, key, getattr(self, key))
         _number(label, "level", self.level, unit=True)
-        if not (isinstance(self.seed, int) and 0 <= self.seed < SEED_LIMIT):
-            raise ConfigError(f"{label('seed')} must be an integer in [0, 2**64), got {self.seed}")
+        _seed(label, "seed", self.seed)
 
 
 SECTIONS: dict[str, type[Section]] = {
