@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from processes import kill_after
 
 import tradeoff
 from tradeoff.generation import GenerationSettings, Prompt, load_prompts, make_batches, work_items
@@ -215,15 +214,7 @@ def test_resume_after_sigkill_gives_the_same_table(reference_run, model_dir, pro
     reference, _ = reference_run
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "tradeoff", *cli_args(model_dir, prompt_file, out)]
-    process = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    shards = out / "shards" / "generate"
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if shards.exists() and len(list(shards.glob("batch-*.parquet"))) >= 2:
-            break
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after(args, ENV, out / "shards" / "generate")
     assert not (out / "samples.parquet").exists(), "the run finished before it was killed"
     resumed = subprocess.run(args, capture_output=True, text=True, env=ENV, check=True)
     summary = json.loads(resumed.stdout)

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from processes import kill_after
 
 from tradeoff.testing.tiny import make_demo
 
@@ -72,15 +71,7 @@ def test_kill_during_score_then_rerun_gives_the_uninterrupted_table(tiny, genera
     killed = fresh_copy(generated, tmp_path, "killed")
     samples_before = table(killed / "samples.parquet")
     args = [sys.executable, "-m", "tradeoff", *map(str, [killed if a is None else a for a in base])]
-    process = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    shards = killed / "shards" / "score-reward"
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if shards.exists() and len(list(shards.glob("batch-*.parquet"))) >= 2:
-            break
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_after(args, ENV, killed / "shards" / "score-reward")
     assert not (killed / "scores.parquet").exists(), "the scoring finished before it was killed"
     cli(*[killed if a is None else a for a in base])
     assert table(killed / "scores.parquet").equals(table(reference / "scores.parquet"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,17 @@ def _lines(path: Path, opener: Any = open, *, newline_only: bool = False) -> lis
         raise InputFileError(f"`prompts` file {str(path)!r} cannot be read ({error})") from None
 
 
+def _json_lines(path: Path, lines: list[str]) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed value) of each non-blank line of a JSONL file."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputFileError(f"`prompts` {path}:{number} is not valid JSON: {error}") from None
+
+
 def load_hh_rlhf(path: str | Path, *, limit: int | None = 1000, seed: int = 42) -> list[Prompt]:
     """The paper's prompts from a local copy of HH-RLHF's test split (JSONL, optionally gzipped,
     one object per line with a ``chosen`` dialogue, as the dataset's ``test.jsonl.gz`` files): the
@@ -105,19 +117,11 @@ def load_hh_rlhf(path: str | Path, *, limit: int | None = 1000, seed: int = 42) 
     source = parse_prompt_source(f"{HH_RLHF}{path}")
     opener = gzip.open if source.path.suffix == ".gz" else open
     kept: list[Prompt] = []
-    for number, line in enumerate(_lines(source.path, opener, newline_only=True)):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputFileError(
-                f"`prompts` {source.path}:{number + 1} is not valid JSON: {error}"
-            ) from None
+    for number, row in _json_lines(source.path, _lines(source.path, opener, newline_only=True)):
         chosen = row.get("chosen", "") if isinstance(row, dict) else ""
         turn = first_human_turn(chosen) if isinstance(chosen, str) else None
         if turn and len(turn) < 256:
-            kept.append(Prompt(f"hh-{number}", turn))
+            kept.append(Prompt(f"hh-{number - 1}", turn))
     order = np.random.default_rng(seed).permutation(len(kept))
     prompts = [kept[i] for i in order]
     prompts = prompts[:limit] if limit is not None else prompts
@@ -133,15 +137,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".json"}:
         rows = []
-        for number, line in enumerate(_lines(path), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputFileError(
-                    f"`prompts` {path}:{number} is not valid JSON: {error}"
-                ) from None
+        for number, obj in _json_lines(path, _lines(path)):
             if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
                 raise InputFileError(
                     f"`prompts` {path}:{number} must be an object with a string 'prompt' field"

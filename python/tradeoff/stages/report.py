@@ -67,11 +67,18 @@ def _number(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _save(fig: Any, path: Path) -> None:
+def _finish(plt: Any, fig: Any, ax: Any, path: Path, empty: str | None, **legend: Any) -> None:
+    """The legend (or, when nothing was drawn, a note saying why), then the PNG, atomically."""
     from ..rundir import atomic_path
 
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2, **legend)
+    elif empty is not None:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
 def _corpus_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> None:
@@ -101,20 +108,14 @@ def _corpus_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, A
         ylabel="corpus mean reward",
         title="corpus level (IMH-corrected resampled corpora; x: exact)",
     )
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, markerscale=3, ncol=2)
-    else:
-        ax.text(
-            0.5,
-            0.5,
-            "no configuration has the 2 strings an IMH chain needs",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
-    fig.tight_layout()
-    _save(fig, run.figures_dir / "corpus_level.png")
-    plt.close(fig)
+    _finish(
+        plt,
+        fig,
+        ax,
+        run.figures_dir / "corpus_level.png",
+        "no configuration has the 2 strings an IMH chain needs",
+        markerscale=3,
+    )
 
 
 def _string_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> bool:
@@ -142,11 +143,7 @@ def _string_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, A
     rho = "n/a" if spearman is None or spearman.statistic is None else f"{spearman.statistic:.2f}"
     title = f"string level, a least-squares line per configuration (rho = {rho})"
     ax.set(xlabel="log p(y) (prior)", ylabel="reward r(y)", title=title)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    _save(fig, run.figures_dir / "string_level.png")
-    plt.close(fig)
+    _finish(plt, fig, ax, run.figures_dir / "string_level.png", None)
     return True
 
 
@@ -182,20 +179,7 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
         ylabel="mean reward",
         title="mean reward vs mean prior log-likelihood, 95% intervals (x: exact)",
     )
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, ncol=2)
-    else:
-        ax.text(
-            0.5,
-            0.5,
-            "no configuration has kept strings",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
-    fig.tight_layout()
-    _save(fig, run.figures_dir / "frontier.png")
-    plt.close(fig)
+    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
 
 
 def _not_computed(summary: Summary) -> list[str]:
