@@ -492,8 +492,13 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
     if not args.json:
         print("Pareto frontier (mean log p, mean reward, 95% intervals):")
         for f in result["frontier"]:
-            rate = f.get("exchange_rate")
-            extra = f"  {rate:+.4g} reward per nat vs {result['baseline']}" if rate else ""
+            extra = ""
+            if f.get("exchange_rate") is not None:
+                gain, loss = f["reward_gain"]["value"], f["loglik_loss"]["value"]
+                extra = (f"  {f['exchange_rate']:+.4g} reward per nat given up vs "
+                         f"{result['baseline']}" if loss > 0 else
+                         f"  {gain:+.4g} reward and {-loss:+.4g} nats of log p vs "
+                         f"{result['baseline']}")  # fmt: skip
             print(
                 f"  {f['config']:<34} {_fmt(f['mean_logp_prior'])}  {_fmt(f['mean_reward'])}{extra}"
             )

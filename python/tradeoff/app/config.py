@@ -132,9 +132,11 @@ def config_from_dict(raw: dict[str, Any], origin: str) -> RunConfig:
     """Validates a configuration given as a dict (as parsed from TOML); ``origin`` names it in
     errors, which name the key."""
     try:
-        return _config(raw)
+        config = _config(raw)
     except ConfigError as error:
         raise ConfigError(f"{origin}: {error}") from None
+    config.path = origin
+    return config
 
 
 def _config(raw: dict[str, Any]) -> RunConfig:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import TradeoffError
 from ..stages.settings import ModelsSection, PromptsSection
 from .config import RunConfig
 
@@ -84,10 +85,14 @@ def check(config: RunConfig, *, files: bool = True) -> None:
 
     inputs = _inputs(config)
     world = config.world is not None
-    check_output(config.out / "run")
-    check_generate(inputs.models, inputs.prompts, config.generate, files=files and not world)
-    if inputs.models.prior is not None or inputs.models.reward is not None:
-        check_score(inputs.models, config.score, files=files and not world)
+    try:
+        check_output(config.out / "run")
+        check_generate(inputs.models, inputs.prompts, config.generate, files=files and not world)
+        if inputs.models.prior is not None or inputs.models.reward is not None:
+            check_score(inputs.models, config.score, files=files and not world)
+    except TradeoffError as error:
+        # Name the configuration the setting came from.
+        raise type(error)(f"{config.path}: {error}") from None
 
 
 def _available(name: str) -> str:

@@ -8,6 +8,7 @@ from .backend import (
     GenerationRequest,
     GenerationSettings,
     check_backend,
+    check_request,
     open_backend,
 )
 from .prompts import PromptSource, first_human_turn, load_hh_rlhf, load_prompts, parse_prompt_source
@@ -24,6 +25,7 @@ __all__ = [
     "WorkItem",
     "WorkPlan",
     "check_backend",
+    "check_request",
     "check_template",
     "first_human_turn",
     "format_prompt",

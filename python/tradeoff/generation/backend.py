@@ -7,8 +7,9 @@ one record per item with the columns of ``samples.parquet``. Backends are chosen
 (``--backend hf``, ``[generate] backend = "hf"``) from :data:`BACKENDS`, imported only when
 chosen, so an optional engine's dependency is needed only by those who use it.
 
-To add a backend: a module with ``open_backend(request) -> GenerationBackend`` (and, if it needs
-an optional dependency, ``check_available()``), registered in :data:`BACKENDS`.
+To add a backend: a module with ``open_backend(request) -> GenerationBackend``, optionally
+``check_request(request)`` (checks before the model is loaded: vocabulary, positions) and
+``check_available()`` (an optional dependency installed?), registered in :data:`BACKENDS`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "GenerationRequest",
     "GenerationSettings",
     "check_backend",
+    "check_request",
     "open_backend",
 ]
 
@@ -82,10 +84,6 @@ class GenerationBackend(Protocol):
     # The model's context for each prompt (the template applied), by prompt index.
     contexts: list[str]
 
-    def check(self) -> None:
-        """Checks that need the loaded model (vocabulary, positions), before any work."""
-        ...
-
     def run_batch(self, items: Sequence[WorkItem]) -> list[dict[str, Any]]:
         """One record per item, in the items' order, with the columns of samples.parquet."""
         ...
@@ -105,6 +103,13 @@ def check_backend(name: Any) -> str:
     if check is not None:
         check()
     return name
+
+
+def check_request(name: str, request: GenerationRequest) -> None:
+    """The backend's checks of a request that need no loaded model (tokenizer, config)."""
+    check = getattr(_module(name), "check_request", None)
+    if check is not None:
+        check(request)
 
 
 def open_backend(name: str, request: GenerationRequest) -> GenerationBackend:

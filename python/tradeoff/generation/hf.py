@@ -23,12 +23,12 @@ import torch
 from ..adaptors import AdaptorChain
 from ..adaptors import sample as sample_tokens
 from ..errors import ConfigError, TradeoffWarning
-from ..models import load_causal_lm, position_limit
+from ..models import load_causal_lm, load_tokenizer, model_config, position_limit
 from .backend import GenerationRequest, GenerationSettings
 from .templates import format_prompt
 from .work import Prompt, WorkItem, stream_id
 
-__all__ = ["Generator", "open_backend"]
+__all__ = ["Generator", "check_contexts", "check_request", "open_backend"]
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
@@ -97,44 +97,6 @@ class Generator:
         self.max_positions = position_limit(model.config.to_dict())
         self.name = "hf"
         self.identity: dict[str, Any] = {}
-
-    def check(self) -> None:
-        """Before any work: EOS ids inside the vocabulary, every context shorter than the
-        model's positions (a warning when context and ``max_new_tokens`` together exceed them:
-        such strings end unfinished at the limit)."""
-        vocabulary = self.model.get_output_embeddings()
-        size = vocabulary.weight.shape[0] if vocabulary is not None else len(self.tokenizer)
-        for token in self.settings.eos_token_ids or ():
-            if not 0 <= token < size:
-                raise ConfigError(
-                    f"`eos_token_id` {token} is outside the model's vocabulary [0, {size})"
-                )
-        limit = self.max_positions
-        if limit is None:
-            return
-        if self.settings.max_new_tokens >= limit:
-            raise ConfigError(
-                f"`max_new_tokens` {self.settings.max_new_tokens} does not fit the model's "
-                f"{limit} positions (context included); give fewer"
-            )
-        longest = 0
-        for index, prompt in enumerate(self.prompts):
-            n = len(self.context_ids(index))
-            if n >= limit:
-                raise ConfigError(
-                    f"prompt {prompt.id!r} is {n} tokens with its template; the model has "
-                    f"{limit} positions (context and generated tokens together): shorten it or "
-                    "leave it out"
-                )
-            longest = max(longest, n)
-        if longest + self.settings.max_new_tokens > limit:
-            warnings.warn(
-                f"the longest context is {longest} tokens and `max_new_tokens` is "
-                f"{self.settings.max_new_tokens}: more than the model's {limit} positions; strings "
-                "that reach the limit end there, unfinished",
-                TradeoffWarning,
-                stacklevel=2,
-            )
 
     def context_ids(self, prompt_index: int) -> list[int]:
         if prompt_index not in self._context_ids:
@@ -256,6 +218,53 @@ class Generator:
     def run(self, batches: Iterable[Sequence[WorkItem]]) -> Iterable[list[dict[str, Any]]]:
         for batch in batches:
             yield self.run_batch(batch)
+
+
+def check_contexts(tokenizer: Any, config: dict[str, Any], prompts: Sequence[Prompt],
+                   settings: GenerationSettings) -> None:  # fmt: skip
+    """EOS ids inside the vocabulary, and every context shorter than the model's positions
+    (``max_new_tokens`` beyond them is refused; a warning when a context and
+    ``max_new_tokens`` together exceed them: such strings end unfinished at the limit)."""
+    size = config.get("vocab_size") or len(tokenizer)
+    for token in settings.eos_token_ids or ():
+        if not 0 <= token < size:
+            raise ConfigError(
+                f"`eos_token_id` {token} is outside the model's vocabulary [0, {size})"
+            )
+    limit = position_limit(config)
+    if limit is None:
+        return
+    if settings.max_new_tokens > limit:
+        raise ConfigError(
+            f"`max_new_tokens` {settings.max_new_tokens} is beyond the model's {limit} positions "
+            "(context and generated tokens together); give fewer"
+        )
+    longest = 0
+    for prompt in prompts:
+        context = format_prompt(tokenizer, settings.template, prompt.text)
+        n = len(tokenizer(context, add_special_tokens=True)["input_ids"])
+        if n >= limit:
+            raise ConfigError(
+                f"prompt {prompt.id!r} is {n} tokens with its template; the model has {limit} "
+                "positions (context and generated tokens together): shorten it or leave it out"
+            )
+        longest = max(longest, n)
+    if longest + settings.max_new_tokens > limit:
+        warnings.warn(
+            f"the longest context is {longest} tokens and `max_new_tokens` is "
+            f"{settings.max_new_tokens}: more than the model's {limit} positions; strings that "
+            "reach the limit end there, unfinished",
+            TradeoffWarning,
+            stacklevel=2,
+        )
+
+
+def check_request(request: GenerationRequest) -> None:
+    """Everything that can be checked with the tokenizer and config.json, before the weights
+    are loaded."""
+    tokenizer = load_tokenizer(request.aligned, trust_remote_code=request.trust_remote_code)
+    check_contexts(tokenizer, model_config(request.aligned, "aligned model"), request.prompts,
+                   request.settings)  # fmt: skip
 
 
 def open_backend(request: GenerationRequest) -> Generator:

@@ -25,6 +25,7 @@ from ..generation import (
     PromptSource,
     WorkPlan,
     check_backend,
+    check_request,
     load_prompts,
     open_backend,
     parse_prompt_source,
@@ -136,9 +137,15 @@ def generate(
     settings = _settings_record(
         checked.source, len(checked.prompts), prompts, generate, models, seed
     )
-    identities = {"aligned": model_identity(models.aligned or "")}
+    identity = model_identity(models.aligned or "")
     manifest = run.manifest()
-    run.check_settings(manifest, "generate", settings, identities)
+    run.check_settings(manifest, "generate", settings, {"aligned": identity})
+    # The hash binds the shards to the settings and the model's files (and dtype).
+    digest = settings_hash(settings, {"aligned": {**_weights(identity), "dtype": models.dtype}})
+    shards = run.shards("generate")
+    # Shards of other settings (say, after the manifest was deleted) are never relabelled.
+    shards.refuse_foreign(shards.scan(digest, plan.batch_rows, plan.n_batches))
+    run.check_writable()
     request = GenerationRequest(
         aligned=models.aligned or "",
         prompts=checked.prompts,
@@ -154,15 +161,10 @@ def generate(
         device=group.device(models.device),
         trust_remote_code=models.trust_remote_code,
     )
+    check_request(generate.backend, request)
     backend = open_backend(generate.backend, request)
-    backend.check()
-    identities = {**identities, **backend.identity}
-    digest = settings_hash(settings, {k: _weights(v) for k, v in identities.items()})
-    shards = run.shards("generate")
-    # Shards of other settings (say, after the manifest was deleted) are never relabelled.
-    shards.refuse_foreign(shards.scan(digest, plan.batch_rows, plan.n_batches))
+    identities = {"aligned": identity, **backend.identity}
     # The work starts: the manifest says what is being made.
-    run.check_writable()
     if group.rank == 0:
         run.remove_temporaries()
         manifest["settings"]["generate"] = settings
@@ -228,5 +230,5 @@ def _weights(identity: dict[str, Any]) -> dict[str, Any]:
     """The parts of an identity that say which model it is (not where it was loaded from)."""
     return {
         k: identity.get(k)
-        for k in ("config_sha256", "tokenizer_sha256", "weights_sha256", "revision", "dtype")
+        for k in ("config_sha256", "tokenizer_sha256", "weights_sha256", "revision")
     }

@@ -23,7 +23,7 @@ import numpy as np
 from ..adaptors import AdaptorChain
 from ..errors import TradeoffError
 from ..rundir import RunDir
-from ..rundir.summary import ConfigSummary, Estimate, Summary, read_summary
+from ..rundir.summary import ConfigSummary, Correlations, Estimate, Summary, read_summary
 from .recommend import frontier
 
 __all__ = ["family_and_temperature", "write_report"]
@@ -182,9 +182,25 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
     _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
 
 
+def _correlation_text(level: Correlations | None) -> str:
+    """A pooled Spearman correlation as text, n/a with its reason when there is none."""
+    spearman = level.spearman if level is not None else None
+    if spearman is None:
+        return "n/a"
+    if spearman.statistic is None:
+        return f"n/a ({spearman.reason})" if spearman.reason else "n/a"
+    return f"{spearman.statistic:.3f}"
+
+
 def _not_computed(summary: Summary) -> list[str]:
     """Every quantity the summary could not compute, with its reason."""
     lines = [f"{key.replace('_', ' ')}: {reason}" for key, reason in summary.reasons.items()]
+    for name, level in (("string level", summary.string_level),
+                        ("corpus level", summary.corpus_level)):  # fmt: skip
+        for method in ("spearman", "pearson", "kendall"):
+            c = getattr(level, method) if level is not None else None
+            if c is not None and c.statistic is None and c.reason:
+                lines.append(f"{name} {method.capitalize()}: {c.reason}")
     for c in summary.configs:
         reasons = dict(c.reasons)
         for key in ("mean_reward", "mean_logp_prior"):
@@ -235,10 +251,10 @@ def write_report(run_dir: str | Path) -> Path:
     manifest = run.manifest_path
     manifest_text = manifest.read_text(encoding="utf-8") if manifest.exists() else "{}"
     string_level = "<h2>String level</h2>" + image("string_level.png") if has_strings else ""
-    spearman = summary.string_level.spearman if summary.string_level else None
-    corpus = summary.corpus_level.spearman if summary.corpus_level else None
-    string_rho = _number(spearman.statistic if spearman else None)
-    corpus_rho = _number(corpus.statistic if corpus else None)
+    string_rho = _correlation_text(summary.string_level)
+    corpus_rho = _correlation_text(summary.corpus_level)
+    if summary.corpus_level is None and "corpus_level" in summary.reasons:
+        corpus_rho = f"n/a ({summary.reasons['corpus_level']})"
     missing = _not_computed(summary)
     not_computed = (
         (
@@ -258,8 +274,8 @@ pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
 </head><body>
 <h1>Probability–quality trade-off: {name}</h1>
 <p>{summary.n_strings} strings in {len(summary.configs)} configurations.
-String level Spearman(log p, reward) = {string_rho};
-corpus level = {corpus_rho}.</p>
+String level Spearman(log p, reward) = {html.escape(string_rho)};
+corpus level = {html.escape(corpus_rho)}.</p>
 <h2>Trade-off frontier</h2>{image("frontier.png")}
 <h2>Corpus level</h2>{image("corpus_level.png")}
 {string_level}
