@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _option(score, ScoreSection, "prior_context", choices=["formatted", "raw", "none"])
     _option(score, ScoreSection, "reward_template")
     _option(score, ScoreSection, "reward_max_length", type=_positive, metavar="N")
+    _option(score, ScoreSection, "reward_normalize", action="store_true")
     _option(score, ScoreSection, "clamp_token_nll", type=float, metavar="C")
     _option(score, ScoreSection, "batch_size", type=_positive, metavar="B")
     _option(score, ScoreSection, "shard_size", type=_positive, metavar="N")
@@ -399,6 +400,7 @@ def _score(args: argparse.Namespace) -> dict[str, Any]:
             "prior_context",
             "reward_template",
             "reward_max_length",
+            "reward_normalize",
             "clamp_token_nll",
             "batch_size",
             "shard_size",

@@ -1,10 +1,11 @@
 """Reward sources behind one registry. A reward spec is a string:
 
-- a model directory or hub id: a reward model, its format told apart by the checkpoint
-  (:data:`MODEL_FORMATS`): (a) a sequence classifier with one label
-  (``AutoModelForSequenceClassification``); (b) the safe-rlhf score model (the paper's RLHF reward
-  model): a causal-LM backbone under ``model.`` plus a linear ``score_head``, the reward being the
-  score at the last non-padding token (safe-rlhf's "end score");
+- a model directory or hub id (resolved to its cached snapshot): a reward model, its format told
+  apart from its config and weight index without loading it (:data:`MODEL_FORMATS`): the
+  safe-rlhf score model (the paper's RLHF reward model: a backbone plus ``score_head``, the score
+  at the last unmasked position); the OpenRLHF value-head model (the paper's DPO reward model:
+  a backbone plus ``value_head``, position ids from the mask, the value at the last unmasked
+  position, normalised only when asked); else a sequence classifier with one label;
 - ``implicit:BETA``: the implicit DPO reward ``BETA * (log pi - log p)``, computed from the scores
   (:func:`implicit_reward`), so it needs the prior scored too;
 - ``python:module:function``: ``module.function(prompts, texts)`` returning one float per text.
@@ -22,6 +23,7 @@ checkpoint format of reward models is a :class:`ModelFormat` in :data:`MODEL_FOR
 from __future__ import annotations
 
 import importlib
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -221,85 +223,202 @@ def _format(tokenizer: Any, template: str, prompt: str, response: str) -> str:
 # --- reward-model checkpoint formats --------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a reward checkpoint is, read without loading its weights: its directory, config and
+    the file holding each weight (from the weight index when there is one)."""
+
+    source: str
+    directory: Path | None
+    config: dict[str, Any]
+    weight_files: dict[str, str]
+
+    def keys_under(self, prefix: str) -> list[str]:
+        return [k for k in self.weight_files if k.startswith(prefix)]
+
+    def tensors(self, prefix: str) -> dict[str, Any]:
+        """The tensors under ``prefix``, read from the files that hold them, and only those."""
+        import torch
+
+        assert self.directory is not None
+        found: dict[str, Any] = {}
+        for name in sorted({self.weight_files[k] for k in self.keys_under(prefix)}):
+            path = self.directory / name
+            if name.endswith(".safetensors"):
+                from safetensors import safe_open
+
+                with safe_open(str(path), framework="pt") as f:
+                    for key in f.keys():
+                        if key.startswith(prefix):
+                            found[key.removeprefix(prefix)] = f.get_tensor(key)
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                found.update(
+                    {
+                        k.removeprefix(prefix): v.clone()
+                        for k, v in state.items()
+                        if k.startswith(prefix)
+                    }
+                )
+        return found
+
+
+def _weight_files(directory: Path) -> dict[str, str]:
+    """weight key -> file name: the index's ``weight_map`` when there is one, else the keys of
+    the single weight file (safetensors: its header; .bin: a memory-mapped load)."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (directory / index).is_file():
+            return dict(json.loads((directory / index).read_text())["weight_map"])
+    if (directory / "model.safetensors").is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(directory / "model.safetensors"), framework="pt") as f:
+            return dict.fromkeys(f.keys(), "model.safetensors")
+    if (directory / "pytorch_model.bin").is_file():
+        import torch
+
+        state = torch.load(
+            directory / "pytorch_model.bin", map_location="cpu", weights_only=True, mmap=True
+        )
+        return dict.fromkeys(state, "pytorch_model.bin")
+    return {}
+
+
+def read_checkpoint(source: str) -> Checkpoint:
+    directory = local_model_dir(source)
+    if directory is None:
+        return Checkpoint(source, None, {}, {})
+    config_path = directory / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    return Checkpoint(source, directory, config, _weight_files(directory))
+
+
 class ModelFormat:
-    """A checkpoint format of reward models: how to recognise it and how to score with it.
-    ``load`` returns a function from tokenized inputs (right padding) to one score per row."""
+    """A checkpoint format of reward models: how to recognise it (from its config and weight
+    names, without loading it) and how to score with it. ``load`` returns a function from
+    tokenized inputs to one score per row, and the model (for its identity)."""
 
     kind = ""
 
-    def detect(self, directory: Path | None) -> bool:
+    def detect(self, checkpoint: Checkpoint) -> bool:
         raise NotImplementedError
 
     def load(
         self,
-        source: str,
-        directory: Path | None,
+        checkpoint: Checkpoint,
         tokenizer: Any,
         dtype: Any,
         device: Any,
         trust_remote_code: bool,
+        normalize: bool,
     ) -> tuple[Callable[[dict[str, Any]], Any], Any]:
         raise NotImplementedError
 
 
-def _head_tensors(directory: Path, prefix: str) -> dict[str, Any]:
-    """The tensors under ``prefix`` in a checkpoint's weight files (safetensors, else .bin)."""
+def end_index(mask: Any) -> Any:
+    """Each row's last position whose attention mask is 1 (right or left padding)."""
+    return mask.shape[1] - 1 - mask.long().fliplr().argmax(dim=1)
+
+
+def _backbone_and_head(
+    checkpoint: Checkpoint, prefix: str, dtype: Any, device: Any, trust_remote_code: bool
+) -> tuple[Any, Any]:
+    """The backbone (``AutoModel``, the ``model.`` weights) and the linear head under
+    ``prefix``, on ``device``."""
     import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
-    tensors: dict[str, Any] = {}
-    for file in sorted(directory.glob("*.safetensors")):
-        from safetensors import safe_open
-
-        with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():
-                if key.startswith(prefix):
-                    tensors[key.removeprefix(prefix)] = f.get_tensor(key)
-    if not tensors:
-        for file in sorted(directory.glob("pytorch_model*.bin")):
-            state = torch.load(file, map_location="cpu", weights_only=True)
-            tensors.update(
-                {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
-            )
-    return tensors
+    state = checkpoint.tensors(prefix)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the head is an expected unused weight of the backbone
+    try:
+        backbone = from_pretrained(
+            AutoModel,
+            checkpoint.source,
+            "reward model",
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    weight = state["weight"]
+    head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in state)
+    head.load_state_dict(state)
+    return backbone.to(device).eval(), head.to(device=device, dtype=dtype).eval()
 
 
 class ScoreHeadFormat(ModelFormat):
-    """safe-rlhf's score model: backbone under ``model.``, a linear ``score_head``; the end
-    score at the last non-padding token."""
+    """safe-rlhf's score model (the paper's RLHF reward, ``ethz-spylab/reward_model``): the
+    backbone under ``model.`` and a linear ``score_head`` (architectures ``*ForScore``); the
+    reward is the *end score*, the head's value at the last position whose attention mask is 1.
+    safe-rlhf passes no position ids, so inputs are padded on the right, as it pads them."""
 
     kind = "score_head"
 
-    def detect(self, directory: Path | None) -> bool:
-        return directory is not None and bool(_head_tensors(directory, "score_head."))
+    def detect(self, checkpoint: Checkpoint) -> bool:
+        architectures = checkpoint.config.get("architectures") or []
+        return bool(checkpoint.keys_under("score_head.")) or any(
+            a.endswith("ForScore") for a in architectures
+        )
 
-    def load(self, source, directory, tokenizer, dtype, device, trust_remote_code):  # type: ignore[no-untyped-def]
+    def load(self, checkpoint, tokenizer, dtype, device, trust_remote_code, normalize):  # type: ignore[no-untyped-def]
         import torch
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
 
-        assert directory is not None
-        state = _head_tensors(directory, "score_head.")
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the score head is an expected unused weight
-        try:
-            backbone = from_pretrained(
-                AutoModel, source, "reward model", dtype=dtype, trust_remote_code=trust_remote_code
-            )
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        weight = state["weight"]
-        head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in state)
-        head.load_state_dict(state)
-        backbone.to(device).eval()
-        head.to(device=device, dtype=dtype).eval()
+        backbone, head = _backbone_and_head(
+            checkpoint, "score_head.", dtype, device, trust_remote_code
+        )
+        tokenizer.padding_side = "right"
 
         def scores(encoded: dict[str, Any]) -> Any:
-            hidden = backbone(**encoded).last_hidden_state
-            # The end score: the last non-padding token of each row (right padding).
-            last = encoded["attention_mask"].sum(-1) - 1
-            if tokenizer.padding_side == "left":
-                last = torch.full_like(last, hidden.shape[1] - 1)
-            return head(hidden[torch.arange(hidden.shape[0]), last])[:, 0]
+            hidden = backbone(
+                input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]
+            ).last_hidden_state
+            rows = torch.arange(hidden.shape[0], device=hidden.device)
+            return head(hidden[rows, end_index(encoded["attention_mask"])])[:, 0]
+
+        return scores, backbone
+
+
+class ValueHeadFormat(ModelFormat):
+    """OpenRLHF's reward model (the paper's DPO reward, ``kaist-ai/janus-rm-7b``): the backbone
+    under ``model.`` and a linear ``value_head``; position ids ``cumsum(mask) - 1`` (1 on
+    padding), the reward the head's value at the last position whose mask is 1, and
+    ``(r - mean) / std`` with the config's ``mean`` and ``std`` only when asked (the paper's
+    rewards are unnormalised)."""
+
+    kind = "value_head"
+
+    def detect(self, checkpoint: Checkpoint) -> bool:
+        architectures = checkpoint.config.get("architectures") or []
+        return bool(checkpoint.keys_under("value_head.")) or "LLMForSequenceRegression" in (
+            architectures
+        )
+
+    def load(self, checkpoint, tokenizer, dtype, device, trust_remote_code, normalize):  # type: ignore[no-untyped-def]
+        import torch
+
+        mean, std = checkpoint.config.get("mean"), checkpoint.config.get("std")
+        if normalize and not (
+            isinstance(mean, (int, float)) and isinstance(std, (int, float)) and std > 0
+        ):
+            raise ConfigError(
+                f"`reward_normalize`: reward model {checkpoint.source!r} stores no mean and std "
+                "(config keys 'mean', 'std' > 0) to normalise with"
+            )
+        backbone, head = _backbone_and_head(
+            checkpoint, "value_head.", dtype, device, trust_remote_code
+        )
+
+        def scores(encoded: dict[str, Any]) -> Any:
+            mask = encoded["attention_mask"]
+            positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+            hidden = backbone(
+                input_ids=encoded["input_ids"], attention_mask=mask, position_ids=positions
+            ).last_hidden_state
+            rows = torch.arange(hidden.shape[0], device=hidden.device)
+            values = head(hidden[rows, end_index(mask)])[:, 0]
+            return (values - mean) / std if normalize else values
 
         return scores, backbone
 
@@ -309,12 +428,13 @@ class SequenceClassifierFormat(ModelFormat):
 
     kind = "sequence_classification"
 
-    def detect(self, directory: Path | None) -> bool:
+    def detect(self, checkpoint: Checkpoint) -> bool:
         return True  # the fallback
 
-    def load(self, source, directory, tokenizer, dtype, device, trust_remote_code):  # type: ignore[no-untyped-def]
+    def load(self, checkpoint, tokenizer, dtype, device, trust_remote_code, normalize):  # type: ignore[no-untyped-def]
         from transformers import AutoModelForSequenceClassification
 
+        source = checkpoint.source
         model = from_pretrained(
             AutoModelForSequenceClassification,
             source,
@@ -334,7 +454,11 @@ class SequenceClassifierFormat(ModelFormat):
 
 
 # Tried in order; the first that recognises the checkpoint loads it.
-MODEL_FORMATS: list[ModelFormat] = [ScoreHeadFormat(), SequenceClassifierFormat()]
+MODEL_FORMATS: list[ModelFormat] = [
+    ScoreHeadFormat(),
+    ValueHeadFormat(),
+    SequenceClassifierFormat(),
+]
 
 
 def load_reward(
@@ -346,9 +470,11 @@ def load_reward(
     device: str = "cpu",
     trust_remote_code: bool = False,
     batch_size: int = 8,
+    normalize: bool = False,
 ) -> RewardFn:
     """A reward function ``f(prompts, texts) -> array`` from a spec (see the module);
-    ``implicit:BETA`` is computed from the scores and cannot be loaded."""
+    ``implicit:BETA`` is computed from the scores and cannot be loaded. ``normalize`` applies a
+    value-head model's stored mean and std (refused for the other formats)."""
     spec = parse_reward(source)
     if spec.kind == "python":
         return _python_reward(spec)
@@ -359,10 +485,15 @@ def load_reward(
     check_reward_template(template)
     torch_dtype, torch_device = resolve_dtype(dtype), resolve_device(device)
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
-    directory = local_model_dir(source)
-    form = next(f for f in MODEL_FORMATS if f.detect(directory))
+    checkpoint = read_checkpoint(source)
+    form = next(f for f in MODEL_FORMATS if f.detect(checkpoint))
+    if normalize and form.kind != "value_head":
+        raise ConfigError(
+            f"`reward_normalize` applies to value-head (OpenRLHF) reward models, which store a "
+            f"mean and std; {source!r} is a {form.kind} model"
+        )
     scores, model = form.load(
-        source, directory, tokenizer, torch_dtype, torch_device, trust_remote_code
+        checkpoint, tokenizer, torch_dtype, torch_device, trust_remote_code, normalize
     )
 
     @torch.inference_mode()
@@ -384,5 +515,9 @@ def load_reward(
 
     identity = {**model_identity(source), "dtype": str(torch_dtype).replace("torch.", "")}
     identity["architecture"] = (model.config.architectures or [type(model).__name__])[0]
-    reward.identity = {**identity, "reward_kind": form.kind}  # type: ignore[attr-defined]
+    reward.identity = {
+        **identity,
+        "reward_kind": form.kind,  # type: ignore[attr-defined]
+        "reward_normalized": normalize,
+    }
     return reward

@@ -86,6 +86,7 @@ def _group_settings(group: str, models: ModelsSection, score: ScoreSection) -> d
         "source": spec.source,
         "reward_template": score.reward_template,
         "reward_max_length": score.reward_max_length,
+        "reward_normalize": score.reward_normalize,
         **common,
     }
 
@@ -143,6 +144,7 @@ class _Scorer:
                 device=device,
                 batch_size=score.batch_size,
                 trust_remote_code=models.trust_remote_code,
+                normalize=score.reward_normalize,
             )
             self.identity = getattr(self.reward, "identity", {"name": models.reward})
 

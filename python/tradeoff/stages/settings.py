@@ -385,6 +385,13 @@ class ScoreSection(Section):
         optional=True,
         help="clip each token's negative log-likelihood to [0, C] in the sums (the paper: 25)",
     )
+    reward_normalize: bool = setting(
+        False,
+        types=(bool,),
+        help="normalise a value-head (OpenRLHF) reward model's scores with the mean and std in "
+        "its config, (r - mean) / std; off by default, as in the paper, whose Janus rewards are "
+        "unnormalised",
+    )
     batch_size: int = setting(8, types=(int,), help="strings per forward pass")
     shard_size: int = setting(
         512, types=(int,), help="strings per shard (sorted by length into batches)"
