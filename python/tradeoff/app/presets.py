@@ -37,7 +37,8 @@ def _paper(aligned: str, prior: str, reward: str, template: str, out: str) -> di
             "trust_remote_code": False,
         },
         "prompts": {
-            "source": "hh-rlhf:data/hh-rlhf/harmless-base/test.jsonl.gz",
+            # The dataset's directory: the four subsets' test files, as load_dataset reads them.
+            "source": "hh-rlhf:data/hh-rlhf",
             "max_prompts": 1000,
             "template": template,
         },

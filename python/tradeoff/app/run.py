@@ -124,12 +124,14 @@ def plan(config: RunConfig) -> dict[str, Any]:
     else:
         source, limit = config.prompts.source or "", config.prompts.max_prompts
         try:
-            parse_prompt_source(source)
+            if parse_prompt_source(source).kind == "hf-dataset":
+                raise FileNotFoundError  # counted when it runs: the plan assumes max_prompts
         except FileNotFoundError:
             n_prompts = limit or 0
             prompts_status = "file not found here; the plan assumes max_prompts"
         else:
-            n_prompts, prompts_status = len(load_prompts(source, limit=limit)), "found"
+            selected = load_prompts(source, limit=limit, template=config.prompts.template)
+            n_prompts, prompts_status = len(selected), "found"
         m = config.models
         models = {
             role: _available(name)

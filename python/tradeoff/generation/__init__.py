@@ -11,7 +11,14 @@ from .backend import (
     check_request,
     open_backend,
 )
-from .prompts import PromptSource, first_human_turn, load_hh_rlhf, load_prompts, parse_prompt_source
+from .prompts import (
+    PromptSource,
+    first_human_turn,
+    load_hh_rlhf,
+    load_prompts,
+    parse_prompt_source,
+    prompts_sha256,
+)
 from .templates import check_template, format_prompt
 from .work import Prompt, WorkItem, WorkPlan, make_batches, stream_id, work_items
 
@@ -34,6 +41,7 @@ __all__ = [
     "make_batches",
     "open_backend",
     "parse_prompt_source",
+    "prompts_sha256",
     "stream_id",
     "work_items",
 ]

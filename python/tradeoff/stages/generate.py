@@ -22,6 +22,7 @@ from ..errors import ConfigError, RunDirError
 from ..generation import (
     GenerationRequest,
     GenerationSettings,
+    Prompt,
     PromptSource,
     WorkPlan,
     check_backend,
@@ -29,6 +30,7 @@ from ..generation import (
     load_prompts,
     open_backend,
     parse_prompt_source,
+    prompts_sha256,
 )
 from ..models import check_causal_lm, check_device, model_identity
 from ..rundir import SAMPLES_SCHEMA, RunDir, settings_hash
@@ -83,12 +85,13 @@ def check_generate(
         return None
     check_causal_lm(models.aligned, "aligned model")
     source = parse_prompt_source(prompts.source)
-    return GenerateCheck(source, load_prompts(prompts.source, limit=prompts.max_prompts))
+    return GenerateCheck(
+        source, load_prompts(prompts.source, limit=prompts.max_prompts, template=prompts.template)
+    )
 
 
 def _settings_record(
-    source: PromptSource,
-    n_prompts: int,
+    prompts_list: list[Prompt],
     prompts: PromptsSection,
     generate: GenerateSection,
     models: ModelsSection,
@@ -96,8 +99,8 @@ def _settings_record(
 ) -> dict[str, Any]:
     return {
         "prompts": prompts.source,
-        "prompts_sha256": source.sha256(),
-        "n_prompts": n_prompts,
+        "prompts_sha256": prompts_sha256(prompts_list),
+        "n_prompts": len(prompts_list),
         "adaptors": generate.configs,
         "samples_per_prompt": generate.samples_per_prompt,
         "max_new_tokens": generate.max_new_tokens,
@@ -134,9 +137,7 @@ def generate(
         generate.samples_per_prompt,
         generate.batch_size,
     )
-    settings = _settings_record(
-        checked.source, len(checked.prompts), prompts, generate, models, seed
-    )
+    settings = _settings_record(checked.prompts, prompts, generate, models, seed)
     identity = model_identity(models.aligned or "")
     manifest = run.manifest()
     run.check_settings(manifest, "generate", settings, {"aligned": identity})
