@@ -3,6 +3,7 @@ import os
 # The tests build their models locally; nothing may reach for the Hugging Face hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Derandomised so that CI is reproducible; `HYPOTHESIS_PROFILE=explore` draws fresh examples.
@@ -14,3 +15,12 @@ settings.register_profile(
 )
 settings.register_profile("explore", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def replica_cache(tmp_path_factory):
+    """Tiny replicas of the paper's six checkpoints in a hub cache: (path, revisions)."""
+    from tradeoff.testing.replicas import install_cache
+
+    path = tmp_path_factory.mktemp("hub")
+    return path, install_cache(path)

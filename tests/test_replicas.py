@@ -18,7 +18,7 @@ import torch
 
 from tradeoff.models import load_causal_lm, load_reward, model_identity
 from tradeoff.models.rewards import read_checkpoint
-from tradeoff.testing.replicas import REPLICAS, install_cache
+from tradeoff.testing.replicas import REPLICAS
 
 PROMPTS = ["How do I bake bread?", "Tell me a joke about the quick brown fox and the lazy dog"]
 TEXTS = [" Mix flour and water.", " Why did the chicken cross the road? To get across."]
@@ -26,10 +26,8 @@ TEMPLATE = "Human: {prompt} Assistant: {response}"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hub")
-    revisions = install_cache(path)
-    return path, revisions
+def cache(replica_cache):
+    return replica_cache
 
 
 @pytest.fixture

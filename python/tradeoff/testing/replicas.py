@@ -5,7 +5,8 @@ with an index, or one ``pytorch_model.bin``), the same head key names (``score_h
 without bias, ``value_head.weight``; no ``lm_head`` in the reward models), the same tokenizer
 kind and special tokens (a 32,000-piece sentencepiece model trained here on a small corpus; the
 safe-rlhf models add ``<pad>`` at 32000; Janus pads with ``</s>``), and the same
-``generation_config.json`` or its absence.
+``generation_config.json`` or its absence. The causal LMs' random weights favour EOS, so that
+their strings end within a few dozen tokens.
 
 :func:`install_cache` writes them into a Hugging Face hub cache (``models--ORG--NAME/blobs``,
 ``snapshots/REVISION``, ``refs/main``), so that their hub ids resolve offline
@@ -201,6 +202,12 @@ def _state_dict(replica: Replica) -> dict[str, torch.Tensor]:
     torch.manual_seed(replica.seed)
     if replica.kind == "causal_lm":
         state = AutoModelForCausalLM.from_config(config).state_dict()
+        # Random weights almost never draw EOS from 32,000 tokens: flatten the other rows and
+        # give EOS a large random row, so that about a quarter of the steps end the string.
+        head = state["lm_head.weight"]
+        eos = replica.config["eos_token_id"]
+        head.mul_(0.05)
+        head[eos] = torch.randn(head.shape[1]) * 2.0
     else:
         backbone = AutoModel.from_config(config).state_dict()
         state = {f"model.{k}": v for k, v in backbone.items()}

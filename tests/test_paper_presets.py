@@ -1,0 +1,68 @@
+"""The paper's presets, run as a researcher would on a GPU node where the six checkpoints sit in
+the Hugging Face cache — here their tiny replicas, offline, on the CPU, with the sizes scaled
+down by --set: every stage runs to the report, loading every model by hub id."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCALED = [
+    "models.dtype=float32", "models.device=cpu", "prompts.max_prompts=4",
+    "generate.samples_per_prompt=3", "generate.max_new_tokens=16", "generate.batch_size=8",
+    "generate.temperatures=[1.0, 1.5]", "score.batch_size=4", "analysis.n_steps=400",
+    "analysis.n_corpora=20", "analysis.corpus_size=40", "analysis.n_resamples=40",
+]  # fmt: skip
+FAMILIES = {"paper-rlhf": '["ancestral", "top_k=50"]', "paper-dpo": '["ancestral", "top_p=0.9"]'}
+MODELS = {
+    "paper-rlhf": {"aligned": "ethz-spylab/rlhf-7b-harmless", "prior": "meta-llama/Llama-2-7b-hf",
+                   "reward": "ethz-spylab/reward_model"},
+    "paper-dpo": {"aligned": "kaist-ai/janus-dpo-7b", "prior": "mistral-community/Mistral-7B-v0.2",
+                  "reward": "kaist-ai/janus-rm-7b"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A working directory with the dataset's four subsets where the presets look for them."""
+    root = tmp_path_factory.mktemp("node")
+    for subset in ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled"):
+        (root / "data" / "hh-rlhf" / subset).mkdir(parents=True)
+        with gzip.open(root / "data" / "hh-rlhf" / subset / "test.jsonl.gz", "wt") as f:
+            for i in range(3):
+                chosen = f"\n\nHuman: {subset} question {i}?\n\nAssistant: an answer"
+                f.write(json.dumps({"chosen": chosen, "rejected": chosen}) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("preset", ["paper-rlhf", "paper-dpo"])
+def test_a_preset_runs_every_stage_on_the_replicas(preset, workdir, replica_cache):
+    cache, revisions = replica_cache
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    out = workdir / preset
+    sets = [f"out={out}", f"generate.families={FAMILIES[preset]}", *SCALED]
+    args = ["run", "--preset", preset, *(a for s in sets for a in ("--set", s))]
+    plan = subprocess.run([sys.executable, "-m", "tradeoff", *args, "--dry-run", "--json"],
+                          capture_output=True, text=True, env=env, cwd=workdir)  # fmt: skip
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    planned = json.loads(plan.stdout)
+    assert planned["prompts"] == {"count": 4, "status": "found"}
+    assert set(planned["models"].values()) == {"in the Hugging Face cache"}
+    done = subprocess.run([sys.executable, "-m", "tradeoff", *args, "--json"],
+                          capture_output=True, text=True, env=env, cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert len(summary["configs"]) == 4 and (out / "run" / "report.html").is_file()
+    assert sum(c["n_strings"] for c in summary["configs"]) > 0
+    manifest = json.loads((out / "run" / "manifest.json").read_text())
+    for role, repo_id in MODELS[preset].items():
+        assert manifest["models"][role]["name"] == repo_id
+        assert manifest["models"][role]["revision"] == revisions[repo_id]
+    kind = "score_head" if preset == "paper-rlhf" else "value_head"
+    assert manifest["models"]["reward"]["reward_kind"] == kind
+    assert all(manifest["stages"][s]["status"] == "complete" for s in ("generate", "score"))
