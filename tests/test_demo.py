@@ -37,7 +37,7 @@ def test_demo_estimates_meet_the_exact_answers(demo):
     assert summary["coverage"] >= 0.9
     for c in summary["configs"]:
         assert c["n_strings"] == 400
-        assert c["dropped"] == {"empty": 0, "unfinished": 0, "non_finite": 0}
+        assert c["dropped"] == {"empty": 0, "unfinished": 0, "non_finite": 0, "duplicate": 0}
         for key in ("mean_reward", "mean_logp_prior", "mean_logp_aligned"):
             assert set(c[key]) == {"value", "low", "high", "reason"} and c[key]["reason"] is None
             assert c[key]["low"] <= c[key]["value"] <= c[key]["high"]

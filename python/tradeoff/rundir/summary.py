@@ -117,6 +117,8 @@ class Dropped:
     empty: int = 0
     unfinished: int = 0
     non_finite: int = 0
+    # a repeat of an earlier string of the configuration (dropped under the authors' semantics)
+    duplicate: int = 0
 
 
 @dataclass
@@ -214,6 +216,8 @@ class Summary:
     implied_beta: ImpliedBeta | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
+    # "corrected" or "authors" (tradeoff.stages.semantics)
+    semantics: str = "corrected"
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -43,6 +43,8 @@ from ..rundir.summary import (
     TradeoffLine,
     write_summary,
 )
+from .semantics import CORRECTED, Semantics, in_pooled_correlation
+from .semantics import semantics as resolve_semantics
 from .settings import AnalysisSettings
 
 __all__ = ["AnalysisSettings", "Loaded", "analyze", "analyze_config", "analyze_pooled", "load"]
@@ -71,10 +73,20 @@ class Loaded:
     empty: np.ndarray
     finite: np.ndarray
     order: list[str]
+    # A string that repeats an earlier one of its configuration (dropped only under the authors'
+    # semantics, as their drop_duplicates did).
+    duplicate: np.ndarray
+    semantics: Semantics = CORRECTED
 
     @property
     def keep(self) -> np.ndarray:
-        return self.finite & self.finished & ~self.empty
+        return self.finite & self.finished & ~self.empty & ~self.duplicate
+
+    @property
+    def pooled(self) -> np.ndarray:
+        """The strings of the configurations that enter the pooled statistics."""
+        included = [c for c in self.order if in_pooled_correlation(c, self.semantics)]
+        return self.keep & np.isin(self.config, np.asarray(included, dtype=object))
 
 
 @dataclass
@@ -85,8 +97,9 @@ class ConfigResult:
     corpora: np.ndarray | None
 
 
-def load(run: RunDir) -> Loaded:
-    """The joined samples and scores (:meth:`RunDir.analysis_table`) as arrays."""
+def load(run: RunDir, semantics: Semantics = CORRECTED) -> Loaded:
+    """The joined samples and scores (:meth:`RunDir.analysis_table`) as arrays. A string is
+    empty when it has no token (under the authors' semantics also when its text is empty)."""
     table = run.analysis_table()
     missing = [c for c in ("reward", "logp_prior") if c not in table.column_names]
     if missing:
@@ -101,14 +114,27 @@ def load(run: RunDir) -> Loaded:
     finite = np.ones(table.num_rows, dtype=bool)
     for values in columns.values():
         finite &= np.isfinite(values)
+    prompt_id = np.asarray(table.column("prompt_id").to_pylist(), dtype=object)
+    texts = table.column("text").to_pylist()
+    empty = columns["n_tokens"] == 0
+    if semantics.drop_empty_text:
+        empty |= np.array([not t for t in texts], dtype=bool)
+    duplicate = np.zeros(table.num_rows, dtype=bool)
+    if semantics.drop_duplicates:
+        seen: set[tuple[str, str, str]] = set()
+        for i, key in enumerate(zip(config.tolist(), prompt_id.tolist(), texts, strict=True)):
+            duplicate[i] = key in seen
+            seen.add(key)
     return Loaded(
         columns=columns,
         config=config,
-        prompt_id=np.asarray(table.column("prompt_id").to_pylist(), dtype=object),
+        prompt_id=prompt_id,
         finished=np.asarray(table.column("finished").to_pylist(), dtype=bool),
-        empty=columns["n_tokens"] == 0,
+        empty=empty,
         finite=finite,
         order=list(dict.fromkeys(config.tolist())),
+        duplicate=duplicate,
+        semantics=semantics,
     )
 
 
@@ -170,12 +196,17 @@ def _imh(
     log_adapted: np.ndarray,
     settings: AnalysisSettings,
     seed: int,
+    accept_every_proposal: bool = False,
 ) -> tuple[IMHSummary, np.ndarray]:
     """The paper's IMH chain over one configuration's strings, its corrected means (normal
     intervals from the effective sample size, at most the number of strings) and corpora."""
+    if accept_every_proposal:
+        # The authors' chain: every proposal accepted, i.e. uniform draws with replacement.
+        log_aligned = log_adapted = np.zeros(len(values))
     chain = stats.imh(log_aligned, log_adapted, n_steps=settings.n_steps, seed=seed)
     on_chain = values[chain.indices]
-    n_eff = max(min(chain.ess, float(len(values))), 1.0)
+    # Accepting every proposal, the chain is i.i.d. draws of the strings.
+    n_eff = float(len(values)) if accept_every_proposal else max(min(chain.ess, len(values)), 1.0)
     z = -NormalDist().inv_cdf((1 - settings.level) / 2)
     means = {}
     for key, column in zip(MEAN_KEYS, on_chain.T, strict=True):
@@ -222,6 +253,9 @@ def analyze_config(
             empty=int((of_config & data.empty).sum()),
             unfinished=int((of_config & ~data.empty & ~data.finished).sum()),
             non_finite=int((of_config & ~data.empty & data.finished & ~data.finite).sum()),
+            duplicate=int(
+                (of_config & ~data.empty & data.finished & data.finite & data.duplicate).sum()
+            ),
         ),
     )
     for key, column in MEAN_KEYS.items():
@@ -243,6 +277,7 @@ def analyze_config(
             data.columns["logp_adapted"][rows],
             settings,
             settings.seed + index,
+            accept_every_proposal=data.semantics.imh_accepts_every_proposal,
         )
         entry.corpus_level = _correlations(
             corpora[:, 1], corpora[:, 0], settings, settings.seed + index
@@ -263,26 +298,29 @@ def analyze_config(
 def analyze_pooled(
     data: Loaded, results: list[ConfigResult], settings: AnalysisSettings, run: str
 ) -> tuple[Summary, np.ndarray | None]:
-    """Everything pooled over the configurations; returns the summary and the pooled corpora."""
-    keep = data.keep
+    """Everything pooled over the configurations (under the authors' semantics, the strict
+    ancestral configuration only at temperature 1); returns the summary and the pooled corpora."""
+    keep = data.pooled
+    included = {c for c in data.order if in_pooled_correlation(c, data.semantics)}
     x, y = data.columns["logp_prior"][keep], data.columns["reward"][keep]
     configs = [r.summary for r in results]
     summary = Summary(
         run=run,
-        n_strings=int(keep.sum()),
+        n_strings=int(data.keep.sum()),
         configs=configs,
         string_level=_correlations(x, y, settings, settings.seed),
         settings=settings.to_dict(),
+        semantics=data.semantics.name,
     )
     reasons = summary.reasons
-    with_chain = [r for r in results if r.corpora is not None]
+    with_chain = [r for r in results if r.corpora is not None and r.summary.config in included]
     pooled = np.concatenate([r.corpora for r in with_chain]) if with_chain else None
     if pooled is not None:
         summary.corpus_level = _correlations(pooled[:, 1], pooled[:, 0], settings, settings.seed)
         summary.corpus_level.n_corpora = int(len(pooled))
     else:
         reasons["corpus_level"] = "no configuration has the 2 strings an IMH chain needs"
-    chained = [c for c in configs if c.imh is not None]
+    chained = [c for c in configs if c.imh is not None and c.config in included]
     if len(chained) >= 3:
         xs = np.array([c.imh.mean_logp_prior.value for c in chained], dtype=float)  # type: ignore[union-attr]
         ys = np.array([c.imh.mean_reward.value for c in chained], dtype=float)  # type: ignore[union-attr]
@@ -300,7 +338,7 @@ def analyze_pooled(
             f"{len(chained)} configuration(s) with an IMH chain: the trade-off line needs 3"
         )
     n = int(keep.sum())
-    if n >= 3 and len(data.order) >= 2:
+    if n >= 3 and len(included) >= 2:
         try:
             simpson = stats.simpson(x, y, data.config[keep].astype(str))
             within = [c.statistic for c in simpson.within.values()]
@@ -355,15 +393,21 @@ def write(run: RunDir, summary: Summary, results: list[ConfigResult]) -> None:
 
 
 def analyze(
-    run_dir: str | Path, *, settings: AnalysisSettings | None = None, exact: ExactFn | None = None
+    run_dir: str | Path,
+    *,
+    settings: AnalysisSettings | None = None,
+    exact: ExactFn | None = None,
+    semantics: str | Semantics = CORRECTED,
 ) -> Summary:
     """Analyses a scored run and writes ``summary.json``. ``exact(config)``, when given, returns
     ``{"adapted": {...}, "imh_target": {...}}`` expectations keyed like the columns (a world
-    with known answers)."""
+    with known answers). ``semantics`` (:mod:`.semantics`) says whose analysis it is: the
+    corrected one, or the authors' (every IMH proposal accepted, duplicates and empty texts
+    dropped, the strict ancestral configuration pooled only at temperature 1)."""
     settings = settings or AnalysisSettings()
     run = RunDir(run_dir)
     run.require_samples()
-    data = load(run)
+    data = load(run, resolve_semantics(semantics))
     run.check_writable()
     run.remove_temporaries()
     results = [
