@@ -14,7 +14,7 @@ import pytest
 
 SCALED = [
     "models.dtype=float32", "models.device=cpu", "prompts.max_prompts=4",
-    "generate.samples_per_prompt=3", "generate.max_new_tokens=16", "generate.batch_size=8",
+    "generate.samples_per_prompt=3", "generate.max_new_tokens=40", "generate.batch_size=8",
     "generate.temperatures=[1.0, 1.5]", "score.batch_size=4", "analysis.n_steps=400",
     "analysis.n_corpora=20", "analysis.corpus_size=40", "analysis.n_resamples=40",
 ]  # fmt: skip
@@ -40,29 +40,49 @@ def workdir(tmp_path_factory):
     return root
 
 
+@pytest.mark.parametrize("semantics", ["corrected", "authors"])
 @pytest.mark.parametrize("preset", ["paper-rlhf", "paper-dpo"])
-def test_a_preset_runs_every_stage_on_the_replicas(preset, workdir, replica_cache):
+def test_a_preset_runs_every_stage_on_the_replicas(preset, semantics, workdir, replica_cache):
     cache, revisions = replica_cache
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     out = workdir / preset
     sets = [f"out={out}", f"generate.families={FAMILIES[preset]}", *SCALED]
-    args = ["run", "--preset", preset, *(a for s in sets for a in ("--set", s))]
+    args = ["run", "--preset", preset, "--semantics", semantics,
+            *(a for s in sets for a in ("--set", s))]  # fmt: skip
     plan = subprocess.run([sys.executable, "-m", "tradeoff", *args, "--dry-run", "--json"],
                           capture_output=True, text=True, env=env, cwd=workdir)  # fmt: skip
     assert plan.returncode == 0, plan.stderr[-3000:]
     planned = json.loads(plan.stdout)
     assert planned["prompts"] == {"count": 4, "status": "found"}
-    assert set(planned["models"].values()) == {"in the Hugging Face cache"}
+    computed = semantics == "authors" and preset == "paper-dpo"  # log p - log pi, no model
+    assert set(planned["models"].values()) == {"in the Hugging Face cache"} | (
+        {"computed"} if computed else set()
+    )
     done = subprocess.run([sys.executable, "-m", "tradeoff", *args, "--json"],
                           capture_output=True, text=True, env=env, cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert len(summary["configs"]) == 4 and (out / "run" / "report.html").is_file()
+    run = out / ("run-authors" if semantics == "authors" else "run")
+    assert len(summary["configs"]) == 4 and (run / "report.html").is_file()
     assert sum(c["n_strings"] for c in summary["configs"]) > 0
-    manifest = json.loads((out / "run" / "manifest.json").read_text())
-    for role, repo_id in MODELS[preset].items():
+    assert summary["semantics"] == semantics
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["semantics"] == semantics
+    roles = dict(MODELS[preset])
+    if semantics == "authors":
+        roles["aligned_scorer"] = roles["aligned"]  # pi and q scored again, their way
+        if preset == "paper-dpo":
+            del roles["reward"]  # their figure's reward: log p - log pi
+            assert manifest["settings"]["score"]["reward"]["source"] == "implicit:1"
+    for role, repo_id in roles.items():
         assert manifest["models"][role]["name"] == repo_id
         assert manifest["models"][role]["revision"] == revisions[repo_id]
-    kind = "score_head" if preset == "paper-rlhf" else "value_head"
-    assert manifest["models"]["reward"]["reward_kind"] == kind
+    if "reward" in roles:
+        kind = "score_head" if preset == "paper-rlhf" else "value_head"
+        assert manifest["models"]["reward"]["reward_kind"] == kind
     assert all(manifest["stages"][s]["status"] == "complete" for s in ("generate", "score"))
+    page = (run / "report.html").read_text()
+    setting = "RLHF" if preset == "paper-rlhf" else "DPO"
+    assert f"The paper&#x27;s {setting} figures" in page or f"The paper's {setting} figures" in page
+    if semantics == "authors":  # the corrected run came first: both sit side by side now
+        assert "moves the pooled corpus-level Spearman correlation" in page

@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         gen, GenerateSection, "eos_token_ids", "--eos-token-id", type=int, nargs="*", metavar="ID"
     )
     _option(gen, GenerateSection, "backend")
+    _option(gen, RunSection, "semantics", choices=["corrected", "authors"])
     _add_model_options(gen)
     gen.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -325,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--set seed=1; the value is TOML (a bare word is a string)",
     )
     runp.add_argument(
+        "--semantics",
+        choices=["corrected", "authors"],
+        help="corrected (the default) or authors (the published code's behaviour, for the "
+        "paper's figures); the same as --set semantics=...",
+    )
+    runp.add_argument(
         "--dry-run", action="store_true", help="run the checks and print the plan only (offline)"
     )
     runp.add_argument("--write-config", metavar="PATH", help="write the preset as TOML and stop")
@@ -376,13 +383,14 @@ def _generate(args: argparse.Namespace) -> dict[str, Any]:
             "backend",
         ],
     )
-    seed = RunSection.from_values({"seed": args.seed}, _cli_label).seed
+    top = RunSection.from_values({"seed": args.seed, "semantics": args.semantics}, _cli_label)
     return generate(
         args.out,
         models=models,
         prompts=prompts,
         generate=generate_section,
-        seed=seed,
+        seed=top.seed,
+        semantics=top.semantics,
         progress=False if args.no_progress else None,
     )
 
@@ -528,8 +536,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 f"`--write-config` {args.write_config!r} is a directory; give the "
                 "TOML file to write, e.g. paper.toml"
             )
-        raw = preset_dict(args.preset, args.overrides)
-        preset(args.preset, args.overrides)  # the overrides are checked like the file
+        overrides = args.overrides + ([f"semantics={args.semantics}"] if args.semantics else [])
+        raw = preset_dict(args.preset, overrides)
+        preset(args.preset, overrides)  # the overrides are checked like the file
         from ..rundir import atomic_write_bytes
 
         try:
@@ -541,10 +550,11 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.json:
             print(f"wrote {args.write_config}")
         return {"config": args.write_config, "preset": args.preset}
+    overrides = args.overrides + ([f"semantics={args.semantics}"] if args.semantics else [])
     if args.preset:
-        config = preset(args.preset, args.overrides)
+        config = preset(args.preset, overrides)
     else:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, overrides)
     if args.dry_run:
         result = plan(config)
         if not args.json:

@@ -87,11 +87,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# What the authors' semantics change in the presets (before the user's --set overrides): the
+# DPO figure's reward is log p - log pi (implicit:1 with the authors' sign).
+AUTHORS_CHANGES: dict[str, dict[str, Any]] = {
+    "paper-rlhf": {},
+    "paper-dpo": {"models": {"reward": "implicit:1"}},
+}
+
+
 def preset_dict(name: str, overrides: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    """A preset's dict, with ``--set`` overrides applied."""
+    """A preset's dict, with the authors' changes when its semantics (or an override's) is
+    ``authors``, then the ``--set`` overrides."""
     if name not in PRESETS:
         raise ConfigError(f"`preset` must be one of {', '.join(sorted(PRESETS))}; got {name!r}")
-    return apply_overrides(copy.deepcopy(PRESETS[name]), list(overrides))
+    raw = copy.deepcopy(PRESETS[name])
+    if apply_overrides(raw, list(overrides)).get("semantics") == "authors":
+        for section, values in AUTHORS_CHANGES[name].items():
+            raw.setdefault(section, {}).update(values)
+    return apply_overrides(raw, list(overrides))
 
 
 def preset(name: str, overrides: list[str] = ()) -> RunConfig:  # type: ignore[assignment]

@@ -86,7 +86,7 @@ def check(config: RunConfig, *, files: bool = True) -> None:
     inputs = _inputs(config)
     world = config.world is not None
     try:
-        check_output(config.out / "run")
+        check_output(run_directory(config))
         check_generate(inputs.models, inputs.prompts, config.generate, files=files and not world)
         if inputs.models.prior is not None or inputs.models.reward is not None:
             check_score(inputs.models, config.score, files=files and not world)
@@ -161,22 +161,10 @@ def plan(config: RunConfig) -> dict[str, Any]:
     }
 
 
-def _score_is_complete(run_dir: Path, models: ModelsSection, config: RunConfig) -> bool:
-    """Whether the run already holds a complete scoring with these settings."""
-    from ..rundir import RunDir
-    from ..stages.score import _group_settings
-
-    manifest = RunDir(run_dir).read_manifest() or {}
-    record = manifest.get("stages", {}).get("score", {})
-    if record.get("status") != "complete":
-        return False
-    recorded = manifest.get("settings", {}).get("score", {})
-    wanted = [g for g, name in (("prior", models.prior), ("reward", models.reward)) if name]
-    return all(
-        recorded.get(g) == json.loads(json.dumps(_group_settings(g, models, config.score)))
-        and record.get("groups", {}).get(g, {}).get("status") == "complete"
-        for g in wanted
-    )
+def run_directory(config: RunConfig) -> Path:
+    """OUT/run, or OUT/run-authors under the authors' semantics (so that a preset run under both
+    semantics keeps both side by side, and each report shows the other)."""
+    return config.out / ("run-authors" if config.run.semantics == "authors" else "run")
 
 
 def run_config(config: RunConfig, *, progress: bool | None = None) -> dict[str, Any]:
@@ -192,20 +180,21 @@ def run_config(config: RunConfig, *, progress: bool | None = None) -> dict[str, 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     inputs = _inputs(config, build=True)
-    run_dir = out / "run"
+    run_dir = run_directory(config)
     generate(
         run_dir,
         models=inputs.models,
         prompts=inputs.prompts,
         generate=config.generate,
         seed=config.seed,
+        semantics=config.run.semantics,
         progress=progress,
     )
     if inputs.models.prior is not None or inputs.models.reward is not None:
         models = replace(inputs.models, aligned=None)
-        if not _score_is_complete(run_dir, models, config):
-            # The configuration is authoritative: a scoring with other settings is redone.
-            score(run_dir, models=models, score=config.score, replace=True, progress=progress)
+        # The configuration is authoritative: a scoring with other settings is redone; one with
+        # the same settings resumes (and, complete, only merges again).
+        score(run_dir, models=models, score=config.score, replace=True, progress=progress)
     summary = analyze(run_dir, settings=config.analysis, exact=inputs.exact).to_dict()
     summary["report"] = str(write_report(run_dir))
     summary["seconds"] = time.perf_counter() - start

@@ -47,6 +47,9 @@ class GenerationSettings:
     stop_strings: tuple[str, ...] = ()
     # None: the model's generation config, else the tokenizer's EOS.
     eos_token_ids: tuple[int, ...] | None = None
+    # The most tokens a string and its context may hold together (transformers' max_length);
+    # None: only max_new_tokens (and the model's positions) bound a string.
+    max_total_tokens: int | None = None
 
     def __post_init__(self) -> None:
         check_int("max_new_tokens", self.max_new_tokens, minimum=1)
@@ -55,6 +58,8 @@ class GenerationSettings:
         for stop in self.stop_strings:
             if not isinstance(stop, str) or not stop:
                 raise ConfigError(f"`stop` strings must be non-empty strings, got {stop!r}")
+        if self.max_total_tokens is not None:
+            check_int("max_total_tokens", self.max_total_tokens, minimum=2)
         if self.eos_token_ids is not None:
             self.eos_token_ids = tuple(self.eos_token_ids)
             for token in self.eos_token_ids:
@@ -67,8 +72,10 @@ class GenerationRequest:
 
     aligned: str
     prompts: Sequence[Prompt]
+    # The chains strings are drawn with, and the configurations' names (by default the chains').
     chains: Sequence[AdaptorChain]
     settings: GenerationSettings
+    names: Sequence[str] | None = None
     dtype: str = "float32"
     device: str = "cpu"
     trust_remote_code: bool = False

@@ -71,12 +71,16 @@ class Generator:
         prompts: Sequence[Prompt],
         chains: Sequence[AdaptorChain | str],
         settings: GenerationSettings,
+        names: Sequence[str] | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.prompts = list(prompts)
         self.chains = [AdaptorChain.coerce(c) for c in chains]
-        self.configs = [str(c) or "ancestral" for c in self.chains]
+        # The configurations' names (their streams and their rows); by default the chains'. A
+        # string may be drawn with another chain than its configuration's name says (the
+        # authors' hidden top-k).
+        self.configs = list(names) if names is not None else [str(c) for c in self.chains]
         # transformers 5 names the forward argument `cache`; 4.x named it `past_key_values`.
         parameters = inspect.signature(model.forward).parameters
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
@@ -144,7 +148,10 @@ class Generator:
         active = list(range(len(rows)))
         streams = np.array([r.stream for r in rows], dtype=np.uint64)
         eos = set(self.eos_ids)
-        limit = self.max_positions
+        # The most tokens a row may hold, context included: the model's positions, or fewer when
+        # the length cap counts the prompt (the authors' max_length).
+        caps = [c for c in (self.max_positions, self.settings.max_total_tokens) if c is not None]
+        total = min(caps) if caps else None
         for step in range(self.settings.max_new_tokens):
             draw = sample_tokens(
                 logits.float().cpu(),
@@ -164,7 +171,7 @@ class Generator:
                     row.stop_reason = "eos"
                 elif self.settings.stop_strings and self._hit_stop_string(row):
                     row.stop_reason = "stop_string"
-                elif limit is not None and len(row.context_ids) + len(row.tokens) >= limit:
+                elif total is not None and len(row.context_ids) + len(row.tokens) >= total:
                     pass  # the model's positions are full: unfinished, at the length limit
                 else:
                     keep.append(j)
@@ -220,8 +227,9 @@ class Generator:
             yield self.run_batch(batch)
 
 
-def check_contexts(tokenizer: Any, config: dict[str, Any], prompts: Sequence[Prompt],
-                   settings: GenerationSettings) -> None:  # fmt: skip
+def check_contexts(
+    tokenizer: Any, config: dict[str, Any], prompts: Sequence[Prompt], settings: GenerationSettings
+) -> None:
     """EOS ids inside the vocabulary, and every context shorter than the model's positions
     (``max_new_tokens`` beyond them is refused; a warning when a context and
     ``max_new_tokens`` together exceed them: such strings end unfinished at the limit)."""
@@ -231,10 +239,11 @@ def check_contexts(tokenizer: Any, config: dict[str, Any], prompts: Sequence[Pro
             raise ConfigError(
                 f"`eos_token_id` {token} is outside the model's vocabulary [0, {size})"
             )
-    limit = position_limit(config)
+    caps = [c for c in (position_limit(config), settings.max_total_tokens) if c is not None]
+    limit = min(caps) if caps else None
     if limit is None:
         return
-    if settings.max_new_tokens > limit:
+    if settings.max_new_tokens > limit and settings.max_total_tokens is None:
         raise ConfigError(
             f"`max_new_tokens` {settings.max_new_tokens} is beyond the model's {limit} positions "
             "(context and generated tokens together); give fewer"
@@ -244,12 +253,18 @@ def check_contexts(tokenizer: Any, config: dict[str, Any], prompts: Sequence[Pro
         context = format_prompt(tokenizer, settings.template, prompt.text)
         n = len(tokenizer(context, add_special_tokens=True)["input_ids"])
         if n >= limit:
+            what = (
+                f"the length cap is {limit} tokens, prompt included (max_new_tokens under the "
+                "authors' semantics)"
+                if limit == settings.max_total_tokens
+                else f"the model has {limit} positions (context and generated tokens together)"
+            )
             raise ConfigError(
-                f"prompt {prompt.id!r} is {n} tokens with its template; the model has {limit} "
-                "positions (context and generated tokens together): shorten it or leave it out"
+                f"prompt {prompt.id!r} is {n} tokens with its template; {what}: shorten it or "
+                "leave it out"
             )
         longest = max(longest, n)
-    if longest + settings.max_new_tokens > limit:
+    if longest + settings.max_new_tokens > limit and settings.max_total_tokens is None:
         warnings.warn(
             f"the longest context is {longest} tokens and `max_new_tokens` is "
             f"{settings.max_new_tokens}: more than the model's {limit} positions; strings that "
@@ -263,8 +278,9 @@ def check_request(request: GenerationRequest) -> None:
     """Everything that can be checked with the tokenizer and config.json, before the weights
     are loaded."""
     tokenizer = load_tokenizer(request.aligned, trust_remote_code=request.trust_remote_code)
-    check_contexts(tokenizer, model_config(request.aligned, "aligned model"), request.prompts,
-                   request.settings)  # fmt: skip
+    check_contexts(
+        tokenizer, model_config(request.aligned, "aligned model"), request.prompts, request.settings
+    )
 
 
 def open_backend(request: GenerationRequest) -> Generator:
@@ -276,6 +292,13 @@ def open_backend(request: GenerationRequest) -> Generator:
         trust_remote_code=request.trust_remote_code,
         what="aligned model",
     )
-    generator = Generator(lm.model, lm.tokenizer, request.prompts, request.chains, request.settings)
+    generator = Generator(
+        lm.model,
+        lm.tokenizer,
+        request.prompts,
+        request.chains,
+        request.settings,
+        names=request.names,
+    )
     generator.identity = {"aligned": lm.identity}
     return generator

@@ -25,6 +25,7 @@ from ..errors import ModelError
 __all__ = [
     "Continuation",
     "ScoredString",
+    "authors_continuation",
     "clamped_sum",
     "continuation_ids",
     "score_continuations",
@@ -115,6 +116,26 @@ def continuation_ids(
         if not (t in special and s == e)
     ]
     return Continuation(context_part, continuation + eos)
+
+
+def authors_continuation(
+    tokenizer: Any, text: str, prompt: str | None, max_tokens: int
+) -> Continuation:
+    """The split the authors' ``compute_nll`` scores: BOS, then ``text`` tokenized without special
+    tokens and truncated to ``max_tokens - 1``; its first ``len(tokenize(prompt))`` tokens (the
+    prompt tokenized alone) are context, the rest is scored. No EOS."""
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if bos is None:
+        raise ModelError("the authors' scoring prepends BOS; this tokenizer has none")
+
+    def tokens(value: str) -> list[int]:
+        encoded = tokenizer(value, add_special_tokens=False, truncation=True,
+                            max_length=max_tokens - 1)  # fmt: skip
+        return list(encoded["input_ids"])
+
+    ids = tokens(text)
+    n_prompt = len(tokens(prompt)) if prompt else 0
+    return Continuation([int(bos)] + ids[:n_prompt], ids[n_prompt:])
 
 
 @torch.inference_mode()

@@ -80,7 +80,8 @@ class Loaded:
 
     @property
     def keep(self) -> np.ndarray:
-        return self.finite & self.finished & ~self.empty & ~self.duplicate
+        ended = self.finished if self.semantics.drop_unfinished else True
+        return self.finite & ended & ~self.empty & ~self.duplicate
 
     @property
     def pooled(self) -> np.ndarray:
@@ -242,6 +243,8 @@ def analyze_config(
     """One configuration (see the module)."""
     of_config = data.config == name
     rows = of_config & data.keep
+    # Strings cut at the length cap are dropped (corrected) or kept (the authors').
+    ended = data.finished if data.semantics.drop_unfinished else np.ones_like(data.finished)
     n = int(rows.sum())
     family, temperature = AdaptorChain.parse(name).split_temperature()
     entry = ConfigSummary(
@@ -251,11 +254,9 @@ def analyze_config(
         temperature=temperature,
         dropped=Dropped(
             empty=int((of_config & data.empty).sum()),
-            unfinished=int((of_config & ~data.empty & ~data.finished).sum()),
-            non_finite=int((of_config & ~data.empty & data.finished & ~data.finite).sum()),
-            duplicate=int(
-                (of_config & ~data.empty & data.finished & data.finite & data.duplicate).sum()
-            ),
+            unfinished=int((of_config & ~data.empty & ~ended).sum()),
+            non_finite=int((of_config & ~data.empty & ended & ~data.finite).sum()),
+            duplicate=int((of_config & ~data.empty & ended & data.finite & data.duplicate).sum()),
         ),
     )
     for key, column in MEAN_KEYS.items():
@@ -397,16 +398,19 @@ def analyze(
     *,
     settings: AnalysisSettings | None = None,
     exact: ExactFn | None = None,
-    semantics: str | Semantics = CORRECTED,
+    semantics: str | Semantics | None = None,
 ) -> Summary:
     """Analyses a scored run and writes ``summary.json``. ``exact(config)``, when given, returns
     ``{"adapted": {...}, "imh_target": {...}}`` expectations keyed like the columns (a world
-    with known answers). ``semantics`` (:mod:`.semantics`) says whose analysis it is: the
-    corrected one, or the authors' (every IMH proposal accepted, duplicates and empty texts
-    dropped, the strict ancestral configuration pooled only at temperature 1)."""
+    with known answers). ``semantics`` (:mod:`.semantics`; by default the run's) says whose
+    analysis it is: the corrected one, or the authors' (every IMH proposal accepted, duplicates
+    and empty texts dropped, the strict ancestral configuration pooled only at temperature
+    1)."""
     settings = settings or AnalysisSettings()
     run = RunDir(run_dir)
     run.require_samples()
+    if semantics is None:  # the run's own, recorded when it was generated
+        semantics = (run.read_manifest() or {}).get("semantics", CORRECTED.name)
     data = load(run, resolve_semantics(semantics))
     run.check_writable()
     run.remove_temporaries()

@@ -17,7 +17,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..adaptors import AdaptorChain
 from ..errors import ConfigError, RunDirError
 from ..generation import (
     GenerationRequest,
@@ -35,6 +34,8 @@ from ..generation import (
 from ..models import check_causal_lm, check_device, model_identity
 from ..rundir import SAMPLES_SCHEMA, RunDir, settings_hash
 from .parallel import ranks, run_shards
+from .semantics import CORRECTED, Semantics, generation_chain
+from .semantics import semantics as resolve_semantics
 from .settings import GenerateSection, ModelsSection, PromptsSection
 
 __all__ = ["GenerateCheck", "check_generate", "check_output", "generate"]
@@ -121,11 +122,14 @@ def generate(
     prompts: PromptsSection,
     generate: GenerateSection,
     seed: int,
+    semantics: str | Semantics = CORRECTED,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Generates ``samples_per_prompt`` strings per prompt and adaptor configuration into the run
     directory ``out``; resumes an interrupted run with the same settings; under torchrun, splits
-    the batches across processes. Returns a summary of what ran."""
+    the batches across processes. Under the authors' ``semantics``, strings are drawn with their
+    hidden top-k and ``max_new_tokens`` counts the prompt. Returns a summary of what ran."""
+    chosen = resolve_semantics(semantics)
     run = RunDir(out)
     check_output(run.path)
     checked = check_generate(models, prompts, generate)
@@ -138,6 +142,7 @@ def generate(
         generate.batch_size,
     )
     settings = _settings_record(checked.prompts, prompts, generate, models, seed)
+    settings["semantics"] = chosen.name
     identity = model_identity(models.aligned or "")
     manifest = run.manifest()
     run.check_settings(manifest, "generate", settings, {"aligned": identity})
@@ -150,13 +155,15 @@ def generate(
     request = GenerationRequest(
         aligned=models.aligned or "",
         prompts=checked.prompts,
-        chains=[AdaptorChain.parse(spec) for spec in generate.adaptors],
+        chains=[generation_chain(spec, chosen) for spec in generate.adaptors],
+        names=generate.configs,
         settings=GenerationSettings(
             max_new_tokens=generate.max_new_tokens,
             seed=seed,
             template=prompts.template,
             stop_strings=tuple(generate.stop),
             eos_token_ids=tuple(generate.eos_token_ids) if generate.eos_token_ids else None,
+            max_total_tokens=generate.max_new_tokens if chosen.length_counts_prompt else None,
         ),
         dtype=models.dtype,
         device=group.device(models.device),
@@ -171,6 +178,7 @@ def generate(
         manifest["settings"]["generate"] = settings
         manifest["models"].update(identities)
         manifest["backend"] = {"name": generate.backend}
+        manifest["semantics"] = chosen.name
         record = manifest["stages"].get("generate", {})
         if record.get("settings_hash") != digest:
             record = {"status": "running", "settings_hash": digest}

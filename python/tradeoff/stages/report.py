@@ -195,8 +195,10 @@ def _correlation_text(level: Correlations | None) -> str:
 def _not_computed(summary: Summary) -> list[str]:
     """Every quantity the summary could not compute, with its reason."""
     lines = [f"{key.replace('_', ' ')}: {reason}" for key, reason in summary.reasons.items()]
-    for name, level in (("string level", summary.string_level),
-                        ("corpus level", summary.corpus_level)):  # fmt: skip
+    for name, level in (
+        ("string level", summary.string_level),
+        ("corpus level", summary.corpus_level),
+    ):
         for method in ("spearman", "pearson", "kendall"):
             c = getattr(level, method) if level is not None else None
             if c is not None and c.statistic is None and c.reason:
@@ -209,6 +211,79 @@ def _not_computed(summary: Summary) -> list[str]:
                 reasons.setdefault(key.replace("_", " "), estimate.reason)
         lines += [f"{c.config}: {key.replace('_', ' ')}: {r}" for key, r in reasons.items()]
     return lines
+
+
+# The paper's published pooled correlations of mean prior log-likelihood and reward, read off
+# its figures (../shared/PAPER.md), by the aligned model of the setting.
+PUBLISHED = {
+    "ethz-spylab/rlhf-7b-harmless": (
+        "RLHF",
+        {"string_level": (0.38, 0.23), "corpus_level": (-0.83, -0.93)},
+    ),
+    "kaist-ai/janus-dpo-7b": (
+        "DPO",
+        {"string_level": (0.41, 0.45), "corpus_level": (-0.97, -0.97)},
+    ),
+}
+
+
+def _statistic(summary: Summary | None, level: str, method: str) -> str:
+    correlations = getattr(summary, level) if summary is not None else None
+    value = getattr(correlations, method).statistic if correlations is not None else None
+    return "–" if summary is None else _number(value, 2)
+
+
+def _paper_comparison(run: RunDir, summary: Summary) -> str:
+    """For the paper's settings: the published correlations beside this run's and, when the
+    run under the other semantics was analysed too (OUT/run and OUT/run-authors), beside its."""
+    manifest = run.read_manifest() or {}
+    aligned = manifest.get("models", {}).get("aligned", {}).get("name")
+    if aligned not in PUBLISHED:
+        return ""
+    setting, published = PUBLISHED[aligned]
+    other_dir = run.path.parent / ("run" if summary.semantics == "authors" else "run-authors")
+    other = None
+    if (other_dir / "summary.json").is_file():
+        try:
+            other = read_summary(other_dir / "summary.json")
+        except TradeoffError:
+            other = None
+    by_semantics = {summary.semantics: summary}
+    if other is not None and other.semantics != summary.semantics:
+        by_semantics[other.semantics] = other
+    rows = []
+    for level in ("string_level", "corpus_level"):
+        for k, method in enumerate(("spearman", "pearson")):
+            cells = (
+                f"{level.replace('_', ' ')} {method.capitalize()}",
+                f"{published[level][k]:.2f}",
+                _statistic(by_semantics.get("authors"), level, method),
+                _statistic(by_semantics.get("corrected"), level, method),
+            )
+            rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    authors, corrected = by_semantics.get("authors"), by_semantics.get("corrected")
+    if authors is not None and corrected is not None:
+        sentence = (
+            "The correction (a working IMH step instead of one that accepts every proposal, EOS "
+            "scored, no hidden top-k 50, a length cap on new tokens only, repeated strings kept "
+            "and unfinished ones left out"
+            + (
+                ", and a reward model's reward instead of log p - log pi"
+                if setting == "DPO"
+                else ""
+            )
+            + ") moves the pooled corpus-level Spearman correlation from "
+            f"{_statistic(authors, 'corpus_level', 'spearman')} to "
+            f"{_statistic(corrected, 'corpus_level', 'spearman')}."
+        )
+    else:
+        missing = "authors" if authors is None else "corrected"
+        sentence = f"Run the preset with --semantics {missing} to see the other semantics here."
+    return (
+        f"<h2>The paper's {setting} figures</h2><table><tr><th>pooled correlation</th>"
+        "<th>published</th><th>authors' semantics</th><th>corrected</th></tr>"
+        f"{''.join(rows)}</table><p>{html.escape(sentence)}</p>"
+    )
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -273,7 +348,8 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 6px;f
 pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
 </head><body>
 <h1>Probability–quality trade-off: {name}</h1>
-<p>{summary.n_strings} strings in {len(summary.configs)} configurations.
+<p>{summary.n_strings} strings in {len(summary.configs)} configurations ({summary.semantics}
+semantics).
 String level Spearman(log p, reward) = {html.escape(string_rho)};
 corpus level = {html.escape(corpus_rho)}.</p>
 <h2>Trade-off frontier</h2>{image("frontier.png")}
@@ -283,6 +359,7 @@ corpus level = {html.escape(corpus_rho)}.</p>
 <table><tr><th>configuration</th><th>strings</th><th>mean reward [95%]</th><th>exact</th>
 <th>mean log p [95%]</th><th>exact</th><th>IMH acceptance</th></tr>
 {"".join(rows)}</table>
+{_paper_comparison(run, summary)}
 {not_computed}
 <h2>Manifest</h2><pre>{html.escape(manifest_text)}</pre>
 <script>

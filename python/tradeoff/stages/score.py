@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace as with_changes
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from ..models import check_causal_lm, check_device, check_reward, model_identity
 from ..rundir import KEY_COLUMNS, SCORE_GROUPS, SCORER_NAMES, RunDir, scores_schema, settings_hash
 from ..rundir.manifest import differences
 from .parallel import Ranks, ranks, run_shards
+from .semantics import CORRECTED, Semantics, authors_prompt, authors_text
+from .semantics import semantics as resolve_semantics
 from .settings import ModelsSection, ScoreSection
 
 __all__ = ["check_score", "score"]
@@ -68,8 +71,17 @@ def check_score(models: ModelsSection, score: ScoreSection, *, files: bool = Tru
         check_reward(models.reward, score.reward_template)
 
 
-def _group_settings(group: str, models: ModelsSection, score: ScoreSection) -> dict[str, Any]:
+def _group_settings(
+    group: str, models: ModelsSection, score: ScoreSection, chosen: Semantics = CORRECTED
+) -> dict[str, Any]:
     common = {"dtype": models.dtype, "batch_size": score.batch_size, "shard_size": score.shard_size}
+    if chosen.authors_scoring:  # the texts, the clamps and the cap are the authors'
+        common = {**common, "semantics": chosen.name, "scored_tokens": chosen.scored_tokens}
+        if group == "prior":
+            return {"model": models.prior, "prior_context": "text alone, BOS",
+                    "clamp_token_nll": None, **common}  # fmt: skip
+        if group == "aligned":
+            return {"model": score.aligned, "clamp_token_nll": chosen.scored_nll_clamp, **common}
     if group == "prior":
         return {
             "model": models.prior,
@@ -81,10 +93,11 @@ def _group_settings(group: str, models: ModelsSection, score: ScoreSection) -> d
         return {"model": score.aligned, "clamp_token_nll": score.clamp_token_nll, **common}
     spec = parse_reward(models.reward)
     if spec.computed:
-        return {"source": spec.source}
+        return {"source": spec.source, **({"semantics": chosen.name} if chosen.authors_scoring
+                                          else {})}  # fmt: skip
     return {
         "source": spec.source,
-        "reward_template": score.reward_template,
+        "reward_template": "authors' text" if chosen.authors_scoring else score.reward_template,
         "reward_max_length": score.reward_max_length,
         "reward_normalize": score.reward_normalize,
         **common,
@@ -118,8 +131,9 @@ class _Scorer:
         score: ScoreSection,
         device: str,
         generator_tokenizer: Any,
+        chosen: Semantics = CORRECTED,
     ) -> None:
-        self.group, self.models, self.score = group, models, score
+        self.group, self.models, self.score, self.semantics = group, models, score, chosen
         self.generator_tokenizer = generator_tokenizer
         if group in ("prior", "aligned"):
             from ..models import load_causal_lm
@@ -138,7 +152,8 @@ class _Scorer:
 
             self.reward = load_reward(
                 models.reward or "",
-                template=score.reward_template,
+                # The authors' reward model reads their scored text (authors_text).
+                template="{response}" if chosen.authors_scoring else score.reward_template,
                 max_length=score.reward_max_length,
                 dtype=models.dtype,
                 device=device,
@@ -150,8 +165,10 @@ class _Scorer:
 
     def __call__(self, rows: list[dict[str, Any]]) -> pa.Table:
         schema = SCORE_GROUPS[self.group]
+        authors = self.semantics.authors_scoring
         if self.group == "reward":
-            values = self.reward([r["prompt"] for r in rows], [r["text"] for r in rows])
+            texts = [authors_text(r["context"], r["text"]) if authors else r["text"] for r in rows]
+            values = self.reward([r["prompt"] for r in rows], texts)
             return pa.table({"reward": np.asarray(values, dtype=np.float64)}, schema=schema)
         from ..models.scoring import (
             clamped_sum,
@@ -172,6 +189,8 @@ class _Scorer:
             }[self.score.prior_context]
         else:
             contexts = [r["context"] for r in rows]
+        if authors:
+            return self._authors(rows, schema)
         items = [
             continuation_ids(
                 tokenizer,
@@ -214,6 +233,36 @@ class _Scorer:
             schema=schema,
         )
 
+    def _authors(self, rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+        """The authors' scoring: the prior on the stripped text alone with BOS, no clamp; pi and
+        q on their scored text, the prompt's positions from the prompt tokenized alone, each
+        token's NLL clamped; EOS nowhere; at most ``scored_tokens`` tokens."""
+        from ..models.scoring import authors_continuation, clamped_sum, score_continuations
+
+        tokenizer, cap = self.lm.tokenizer, self.semantics.scored_tokens or 256
+        pad = tokenizer.pad_token_id or 0
+        if self.group == "prior":
+            items = [authors_continuation(tokenizer, r["text"].strip(), None, cap) for r in rows]
+            scored = score_continuations(self.lm.model, items, batch_size=self.score.batch_size,
+                                         pad_id=pad)  # fmt: skip
+            return pa.table({
+                "logp_prior": [clamped_sum(s.token_logp, None) for s in scored],
+                "n_tokens_prior": [len(s.token_logp) for s in scored],
+                "token_logp_prior": [s.token_logp for s in scored],
+            }, schema=schema)  # fmt: skip
+        items = [authors_continuation(tokenizer, authors_text(r["context"], r["text"]),
+                                      authors_prompt(r["context"]), cap) for r in rows]  # fmt: skip
+        scored = score_continuations(self.lm.model, items, chains=[r["config"] for r in rows],
+                                     batch_size=self.score.batch_size, pad_id=pad)  # fmt: skip
+        clamp = self.semantics.scored_nll_clamp
+        return pa.table({
+            "logp_aligned": [clamped_sum(s.token_logp, clamp) for s in scored],
+            "logp_adapted": [clamped_sum(s.token_logp_adapted or [], clamp) for s in scored],
+            "token_logp_aligned": [s.token_logp for s in scored],
+            "token_logp_adapted": [s.token_logp_adapted for s in scored],
+            "n_outside_support": [s.n_outside_support for s in scored],
+        }, schema=schema)  # fmt: skip
+
 
 def score(
     run_dir: str | Path,
@@ -238,6 +287,12 @@ def score(
         )
     samples_hash = generated["settings_hash"]
     n_rows = int(generated.get("n_strings", 0))
+    # The run's semantics, recorded when it was generated. The authors scored pi and q again
+    # (their way), so under their semantics the generating model re-scores them.
+    chosen = resolve_semantics(manifest.get("semantics", CORRECTED.name))
+    if chosen.authors_scoring and score.aligned is None:
+        generator = manifest["models"].get("aligned", {})
+        score = with_changes(score, aligned=generator.get("path") or generator.get("name"))
     requested = [
         g
         for g, wanted in (
@@ -256,7 +311,7 @@ def score(
         if not prior_done:
             raise ConfigError("`--reward implicit:BETA` needs log p: also give `--prior`")
 
-    group_settings = {g: _group_settings(g, models, score) for g in requested}
+    group_settings = {g: _group_settings(g, models, score, chosen) for g in requested}
     identities = {g: _identity(g, models, score) for g in requested}
     replaced: list[str] = []
     for g in requested:
@@ -332,13 +387,16 @@ def score(
     for g in requested:
         if g == "reward" and reward_spec is not None and reward_spec.computed:
             continue
-        scorer = _Scorer(g, models, score, device, generator_tokenizer)
+        columns += SCORE_GROUPS[g].names
+        shards = run.shards(f"score-{g}")
+        if shards.scan(hashes[g], rows_in, n_batches).done == set(range(n_batches)):
+            continue  # complete: no model to load
+        scorer = _Scorer(g, models, score, device, generator_tokenizer, chosen)
         manifest_identity = scorer.identity
         _run_group(run, g, scorer, samples, hashes[g], n_batches, rows_in, group, progress)
         if group.rank == 0:
             manifest["models"][_MODEL_ROLE[g]] = manifest_identity
         del scorer
-        columns += SCORE_GROUPS[g].names
     if group.rank == 0:
         # An implicit reward is computed from the current scores whenever they are merged.
         kept = recorded.get("reward", {}).get("source") if reward_spec is None else None
@@ -346,7 +404,8 @@ def score(
             reward_spec if reward_spec is not None else (parse_reward(kept) if kept else None)
         )
         implicit = implicit if implicit is not None and implicit.computed else None
-        _merge(run, manifest, record, samples, n_batches, implicit, hashes)
+        _merge(run, manifest, record, samples, n_batches, implicit, hashes,
+               chosen.implicit_reward_sign)  # fmt: skip
         if reward_spec is not None and reward_spec.computed:
             columns += ["reward"]
         run.write_manifest(manifest)
@@ -397,6 +456,7 @@ def _merge(
     n_batches: int,
     implicit: Any,
     hashes: dict[str, str],
+    sign: int = 1,
 ) -> None:
     """scores.parquet from every complete group's shards (the implicit reward computed here)."""
     groups = {g: info for g, info in record["groups"].items() if g in SCORER_NAMES}
@@ -427,7 +487,8 @@ def _merge(
         )
         from ..models import implicit_reward
 
-        values = implicit_reward(
+        # The authors' DPO figure used log p - log pi: the sign is the semantics'.
+        values = sign * implicit_reward(
             implicit, aligned.to_numpy(), table.column("logp_prior").to_numpy()
         )
         table = table.append_column("reward", pa.array(values, pa.float64()))

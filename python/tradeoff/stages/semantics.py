@@ -2,13 +2,8 @@
 working IMH correction, EOS scored, the prompt's context, the right reward sign) and ``authors``
 (what the published code did, difference by difference; ../shared/PAPER.md, "What the authors'
 code actually does"). Each difference is one named field, so that every stage asks the same
-object and every difference can be pinned by a test that fails under the other semantics.
-
-Where each difference acts: the analysis (``imh_accepts_every_proposal``, ``drop_duplicates``,
-``drop_empty_text``, ``pooled_ancestral_only_at_t1``). The differences of generation and scoring
-(the hidden top-k, the length cap that counts the prompt, the prior on the text alone, the clamp
-of pi and q, EOS not scored, the reward's text and the DPO figure's sign) are listed here for the
-stages that will read them; until they do, the configuration does not offer ``authors``.
+object and every difference can be pinned by a test that fails under the other semantics. A run
+records its semantics in the manifest when it is generated; score and analyze follow it.
 """
 
 from __future__ import annotations
@@ -18,7 +13,17 @@ from dataclasses import dataclass
 from ..adaptors import AdaptorChain
 from ..errors import ConfigError
 
-__all__ = ["AUTHORS", "CORRECTED", "SEMANTICS", "Semantics", "semantics"]
+__all__ = [
+    "AUTHORS",
+    "CORRECTED",
+    "SEMANTICS",
+    "Semantics",
+    "authors_prompt",
+    "authors_text",
+    "generation_chain",
+    "in_pooled_correlation",
+    "semantics",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class Semantics:
     # (a string that is only EOS is a string of q under the corrected semantics).
     drop_duplicates: bool
     drop_empty_text: bool
+    # Strings cut at the length cap are samples of a truncated q, kept by the authors; the
+    # corrected analysis keeps only strings that ended.
+    drop_unfinished: bool
     # The published pooled correlations: 31 configurations, the strict ancestral run only at
     # temperature 1.
     pooled_ancestral_only_at_t1: bool
@@ -40,6 +48,16 @@ class Semantics:
     # scoring log q); `max_length` counts the prompt.
     hidden_top_k: int | None
     length_counts_prompt: bool
+    # Scoring: texts stripped of surrounding whitespace (their pipeline's `.strip()`); the prior
+    # on the text alone with BOS, at most `scored_tokens - 1` tokens, no clamp; pi and q on BOS +
+    # prompt + text (`scored_tokens` in all), the prompt's positions found by tokenising it
+    # alone, each token's NLL clamped to [0, 25]; EOS scored nowhere; the prompt re-stripped so
+    # the text reads `Human: X  Assistant: Y` (two spaces).
+    authors_scoring: bool
+    scored_tokens: int | None
+    scored_nll_clamp: float | None
+    # The DPO figure's reward: log p - log pi, the negative of beta (log pi - log p).
+    implicit_reward_sign: int
 
 
 CORRECTED = Semantics(
@@ -47,23 +65,34 @@ CORRECTED = Semantics(
     imh_accepts_every_proposal=False,
     drop_duplicates=False,
     drop_empty_text=False,
+    drop_unfinished=True,
     pooled_ancestral_only_at_t1=False,
     hidden_top_k=None,
     length_counts_prompt=False,
+    authors_scoring=False,
+    scored_tokens=None,
+    scored_nll_clamp=None,
+    implicit_reward_sign=1,
 )
 AUTHORS = Semantics(
     name="authors",
     imh_accepts_every_proposal=True,
     drop_duplicates=True,
     drop_empty_text=True,
+    drop_unfinished=False,
     pooled_ancestral_only_at_t1=True,
     hidden_top_k=50,
     length_counts_prompt=True,
+    authors_scoring=True,
+    scored_tokens=256,
+    scored_nll_clamp=25.0,
+    implicit_reward_sign=-1,
 )
 SEMANTICS = {s.name: s for s in (CORRECTED, AUTHORS)}
 
 
 def semantics(name: str | Semantics) -> Semantics:
+    """The semantics of a name (``corrected`` or ``authors``)."""
     if isinstance(name, Semantics):
         return name
     if name not in SEMANTICS:
@@ -95,3 +124,34 @@ def generation_chain(config: str, chosen: Semantics) -> AdaptorChain:
     temperatures = [a for a in chain if a.name == "temperature"]
     rest = [a for a in chain if a.name != "temperature"]
     return AdaptorChain([*temperatures, TopK(chosen.hidden_top_k), *rest])
+
+
+def authors_prompt(context: str) -> str:
+    """The conditioning prompt of the authors' scoring, from the templated prompt (their
+    ``transform_prompt``): ``Human: X Assistant:`` re-stripped to ``Human: X  Assistant:`` (the
+    Llama models); ``[INST] Human: X Assistant:[/INST]`` kept (the Janus models)."""
+    context = context.strip()
+    if context.startswith("[INST]"):
+        inner = context[len("[INST]") : -len("[/INST]")] if context.endswith("[/INST]") else context
+        inner = inner.strip()
+        if "Human:" in inner and "Assistant" in inner:
+            inner = inner[len("Human: ") : -len("Assistant:")]
+        return f"[INST] Human: {inner.strip()} Assistant:[/INST]"
+    if "Human:" in context and "Assistant" in context:
+        return f"Human: {context[len('Human: ') : -len('Assistant:')]} Assistant:"
+    return context
+
+
+def authors_text(context: str, text: str) -> str:
+    """The scored text of the authors' code (``transform_prompt_and_text`` with the prompt
+    included): ``Human: X  Assistant: Y`` (two spaces) or ``[INST] Human: X Assistant:[/INST]Y``,
+    with the generated text stripped."""
+    context, text = context.strip(), text.strip()
+    if context.startswith("[INST] Human: "):
+        return (
+            f"[INST] Human: {context[len('[INST] Human: ') : -len(' Assistant:[/INST]')]} "
+            f"Assistant:[/INST]{text}"
+        )
+    if "Human:" in context and "Assistant" in context:
+        return f"Human: {context[len('Human: ') : -len('Assistant:')]} Assistant: {text}"
+    return f"{context}{text}"

@@ -153,9 +153,19 @@ class RunSection(Section):
         help="the run's output directory (the run directory is OUT/run)",
     )
     seed: int = setting(0, types=(int,), help="the run seed: every random draw derives from it")
+    semantics: str = setting(
+        "corrected",
+        types=(str,),
+        help="corrected (what the paper means: a working IMH step, EOS scored, the prompt's "
+        "context, DPO's reward sign) or authors (what the published code did, difference by "
+        "difference; see tradeoff.stages.semantics)",
+    )
 
     def check(self, label: Label) -> None:
         _seed(label, "seed", self.seed)
+        if self.semantics not in ("corrected", "authors"):
+            raise ConfigError(f"{label('semantics')} must be corrected or authors; got "
+                              f"{self.semantics!r}")  # fmt: skip
 
 
 @dataclass

@@ -203,11 +203,11 @@ def _state_dict(replica: Replica) -> dict[str, torch.Tensor]:
     if replica.kind == "causal_lm":
         state = AutoModelForCausalLM.from_config(config).state_dict()
         # Random weights almost never draw EOS from 32,000 tokens: flatten the other rows and
-        # give EOS a large random row, so that about a quarter of the steps end the string.
+        # give EOS a random row of its own, so that many strings end within a few dozen tokens.
         head = state["lm_head.weight"]
         eos = replica.config["eos_token_id"]
         head.mul_(0.05)
-        head[eos] = torch.randn(head.shape[1]) * 2.0
+        head[eos] = torch.randn(head.shape[1]) * 1.0
     else:
         backbone = AutoModel.from_config(config).state_dict()
         state = {f"model.{k}": v for k, v in backbone.items()}
