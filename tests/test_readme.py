@@ -52,3 +52,25 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     assert "n/a" in done.stdout
     page = (run / "report.html").read_text()
     assert "Not computed" in page and one_string[0]["mean_reward"]["reason"] in page
+
+
+def test_the_offline_paper_walkthrough_runs_as_written(tmp_path):
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Reproducing the paper") :]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    script = next(b for b in blocks if "tradeoff.testing.replicas" in b)
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = tmp_path / "runs" / "paper-rlhf"
+    page = (out / "run-authors" / "report.html").read_text()
+    assert "moves the pooled corpus-level Spearman correlation" in page
+    plan = done.stdout[: done.stdout.index("configuration ")]
+    assert "configurations: 7" in plan and "in the Hugging Face cache" in plan

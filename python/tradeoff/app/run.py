@@ -59,7 +59,9 @@ def _world_inputs(config: RunConfig, build: bool) -> _Inputs:
     if not info.exists() or json.loads(info.read_text())["settings"] != settings.__dict__:
         save_world(world_dir, settings)
     prompt_file = Path(prompts.source or "")
-    prompt_file.write_text(json.dumps({"id": "world", "prompt": ""}) + "\n", encoding="utf-8")
+    line = json.dumps({"id": "world", "prompt": ""}) + "\n"
+    if not prompt_file.is_file() or prompt_file.read_text(encoding="utf-8") != line:
+        prompt_file.write_text(line, encoding="utf-8")
 
     def exact(name: str) -> dict[str, Any] | None:
         try:
@@ -172,14 +174,19 @@ def run_config(config: RunConfig, *, progress: bool | None = None) -> dict[str, 
     a dict (with the report's path and the seconds taken)."""
     from ..stages.analyze import analyze
     from ..stages.generate import generate
+    from ..stages.parallel import ranks
     from ..stages.report import write_report
     from ..stages.score import score
 
     start = time.perf_counter()
     check(config)
     out = config.out
-    out.mkdir(parents=True, exist_ok=True)
-    inputs = _inputs(config, build=True)
+    group = ranks()
+    if group.rank == 0:  # under torchrun, one process builds the world
+        out.mkdir(parents=True, exist_ok=True)
+        _inputs(config, build=True)
+    group.barrier()
+    inputs = _inputs(config, build=True)  # built: now only read
     run_dir = run_directory(config)
     generate(
         run_dir,
@@ -195,6 +202,8 @@ def run_config(config: RunConfig, *, progress: bool | None = None) -> dict[str, 
         # The configuration is authoritative: a scoring with other settings is redone; one with
         # the same settings resumes (and, complete, only merges again).
         score(run_dir, models=models, score=config.score, replace=True, progress=progress)
+    if group.rank != 0:
+        return {"rank": group.rank}  # rank 0 analyses and reports for the run
     summary = analyze(run_dir, settings=config.analysis, exact=inputs.exact).to_dict()
     summary["report"] = str(write_report(run_dir))
     summary["seconds"] = time.perf_counter() - start

@@ -32,8 +32,12 @@ import torch
 __all__ = ["REPLICAS", "Replica", "install_cache", "write_replica"]
 
 VOCAB = 32_000
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-        "num_attention_heads": 4}  # fmt: skip
+TINY = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+}
 CORPUS = [
     "Human: How do I bake bread? Assistant: Mix flour, water, salt and yeast, then bake it.",
     "Human: What is the capital of France? Assistant: The capital of France is Paris.",
@@ -45,20 +49,44 @@ CORPUS = [
 ]
 
 LLAMA2 = {
-    "architectures": ["LlamaForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
-    "hidden_act": "silu", "initializer_range": 0.02, "max_position_embeddings": 4096,
-    "model_type": "llama", "num_key_value_heads": 4, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
-    "rope_scaling": None, "tie_word_embeddings": False, "torch_dtype": "float16",
-    "transformers_version": "4.31.0.dev0", "use_cache": True, "vocab_size": VOCAB, **TINY,
-}  # fmt: skip
+    "architectures": ["LlamaForCausalLM"],
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "hidden_act": "silu",
+    "initializer_range": 0.02,
+    "max_position_embeddings": 4096,
+    "model_type": "llama",
+    "num_key_value_heads": 4,
+    "pretraining_tp": 1,
+    "rms_norm_eps": 1e-05,
+    "rope_scaling": None,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float16",
+    "transformers_version": "4.31.0.dev0",
+    "use_cache": True,
+    "vocab_size": VOCAB,
+    **TINY,
+}
 MISTRAL = {
-    "architectures": ["MistralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 1,
-    "eos_token_id": 2, "hidden_act": "silu", "initializer_range": 0.02,
-    "max_position_embeddings": 32768, "model_type": "mistral", "num_key_value_heads": 2,
-    "rms_norm_eps": 1e-05, "rope_theta": 1000000.0, "sliding_window": None,
-    "tie_word_embeddings": False, "torch_dtype": "bfloat16", "transformers_version": "4.38.2",
-    "use_cache": True, "vocab_size": VOCAB, **TINY,
-}  # fmt: skip
+    "architectures": ["MistralForCausalLM"],
+    "attention_dropout": 0.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "hidden_act": "silu",
+    "initializer_range": 0.02,
+    "max_position_embeddings": 32768,
+    "model_type": "mistral",
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-05,
+    "rope_theta": 1000000.0,
+    "sliding_window": None,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+    "transformers_version": "4.38.2",
+    "use_cache": True,
+    "vocab_size": VOCAB,
+    **TINY,
+}
 
 
 @dataclass
@@ -79,68 +107,125 @@ class Replica:
 
 
 def _llama_tokenizer_config(**extra: Any) -> dict[str, Any]:
-    return {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
-            "unk_token": "<unk>", "clean_up_tokenization_spaces": False, "legacy": False,
-            "model_max_length": 1000000000000000019884624838656, "pad_token": None,
-            "sp_model_kwargs": {}, "tokenizer_class": "LlamaTokenizer", **extra}  # fmt: skip
+    return {
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "clean_up_tokenization_spaces": False,
+        "legacy": False,
+        "model_max_length": 1000000000000000019884624838656,
+        "pad_token": None,
+        "sp_model_kwargs": {},
+        "tokenizer_class": "LlamaTokenizer",
+        **extra,
+    }
 
 
-SAFE_RLHF_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                    "pad_token": "<pad>"}  # fmt: skip
+SAFE_RLHF_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+}
 JANUS_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "</s>"}
 JANUS_TOKENIZER = _llama_tokenizer_config(pad_token="</s>", legacy=True, add_prefix_space=True)
 
 REPLICAS: dict[str, Replica] = {
     "meta-llama/Llama-2-7b-hf": Replica(
-        config=LLAMA2, kind="causal_lm", weights=[("safetensors", 2), ("bin", 2)],
+        config=LLAMA2,
+        kind="causal_lm",
+        weights=[("safetensors", 2), ("bin", 2)],
         tokenizer_files=["tokenizer.model", "tokenizer.json"],
         special_tokens={"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
         tokenizer_config=_llama_tokenizer_config(),
-        generation_config={"bos_token_id": 1, "do_sample": True, "eos_token_id": 2,
-                           "pad_token_id": 0, "temperature": 0.6, "max_length": 4096,
-                           "top_p": 0.9, "transformers_version": "4.31.0.dev0"},
+        generation_config={
+            "bos_token_id": 1,
+            "do_sample": True,
+            "eos_token_id": 2,
+            "pad_token_id": 0,
+            "temperature": 0.6,
+            "max_length": 4096,
+            "top_p": 0.9,
+            "transformers_version": "4.31.0.dev0",
+        },
         seed=1,
     ),
     "ethz-spylab/rlhf-7b-harmless": Replica(
         config={**LLAMA2, "vocab_size": VOCAB + 1, "pad_token_id": VOCAB},
-        kind="causal_lm", weights=[("bin", 1)], tokenizer_files=["tokenizer.model"],
+        kind="causal_lm",
+        weights=[("bin", 1)],
+        tokenizer_files=["tokenizer.model"],
         special_tokens=SAFE_RLHF_TOKENS,
         tokenizer_config=_llama_tokenizer_config(pad_token="<pad>"),
-        added_tokens={"<pad>": VOCAB}, seed=2,
+        added_tokens={"<pad>": VOCAB},
+        seed=2,
     ),
     "ethz-spylab/reward_model": Replica(
-        config={**LLAMA2, "architectures": ["LlamaModelForScore"], "vocab_size": VOCAB + 1,
-                "pad_token_id": VOCAB, "score_dim": 1, "bias": False},
-        kind="score_head", weights=[("bin", 2)], tokenizer_files=["tokenizer.model"],
+        config={
+            **LLAMA2,
+            "architectures": ["LlamaModelForScore"],
+            "vocab_size": VOCAB + 1,
+            "pad_token_id": VOCAB,
+            "score_dim": 1,
+            "bias": False,
+        },
+        kind="score_head",
+        weights=[("bin", 2)],
+        tokenizer_files=["tokenizer.model"],
         special_tokens=SAFE_RLHF_TOKENS,
         tokenizer_config=_llama_tokenizer_config(pad_token="<pad>"),
-        added_tokens={"<pad>": VOCAB}, seed=3,
+        added_tokens={"<pad>": VOCAB},
+        seed=3,
     ),
     "mistral-community/Mistral-7B-v0.2": Replica(
-        config=MISTRAL, kind="causal_lm", weights=[("safetensors", 3)],
+        config=MISTRAL,
+        kind="causal_lm",
+        weights=[("safetensors", 3)],
         tokenizer_files=["tokenizer.model", "tokenizer.json"],
         special_tokens={"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
         tokenizer_config=_llama_tokenizer_config(legacy=True),
-        generation_config={"_from_model_config": True, "bos_token_id": 1, "eos_token_id": 2,
-                           "transformers_version": "4.38.2"},
+        generation_config={
+            "_from_model_config": True,
+            "bos_token_id": 1,
+            "eos_token_id": 2,
+            "transformers_version": "4.38.2",
+        },
         seed=4,
     ),
     "kaist-ai/janus-dpo-7b": Replica(
-        config=MISTRAL, kind="causal_lm", weights=[("safetensors", 3)],
-        tokenizer_files=["tokenizer.model"], special_tokens=JANUS_TOKENS,
+        config=MISTRAL,
+        kind="causal_lm",
+        weights=[("safetensors", 3)],
+        tokenizer_files=["tokenizer.model"],
+        special_tokens=JANUS_TOKENS,
         tokenizer_config=JANUS_TOKENIZER,
-        generation_config={"_from_model_config": True, "bos_token_id": 1, "do_sample": True,
-                           "eos_token_id": 2, "transformers_version": "4.38.2"},
+        generation_config={
+            "_from_model_config": True,
+            "bos_token_id": 1,
+            "do_sample": True,
+            "eos_token_id": 2,
+            "transformers_version": "4.38.2",
+        },
         seed=5,
     ),
     "kaist-ai/janus-rm-7b": Replica(
-        config={**MISTRAL, "architectures": ["LLMForSequenceRegression"],
-                "normalize_reward": False, "mean": 0.25, "std": 1.75},
-        kind="value_head", weights=[("safetensors", 3)],
-        tokenizer_files=["tokenizer.model", "tokenizer.json"], special_tokens=JANUS_TOKENS,
-        tokenizer_config=JANUS_TOKENIZER, seed=6,
+        config={
+            **MISTRAL,
+            "architectures": ["LLMForSequenceRegression"],
+            "normalize_reward": False,
+            "mean": 0.25,
+            "std": 1.75,
+        },
+        kind="value_head",
+        weights=[("safetensors", 3)],
+        tokenizer_files=["tokenizer.model", "tokenizer.json"],
+        special_tokens=JANUS_TOKENS,
+        tokenizer_config=JANUS_TOKENIZER,
+        seed=6,
     ),
-}  # fmt: skip
+}
 
 
 def sentencepiece_model(vocab_size: int = VOCAB) -> bytes:
@@ -151,10 +236,19 @@ def sentencepiece_model(vocab_size: int = VOCAB) -> bytes:
 
     buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS * 20), model_writer=buffer, vocab_size=2000,
-        model_type="bpe", byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        hard_vocab_limit=False, minloglevel=2, num_threads=1,
-    )  # fmt: skip
+        sentence_iterator=iter(CORPUS * 20),
+        model_writer=buffer,
+        vocab_size=2000,
+        model_type="bpe",
+        byte_fallback=True,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+        num_threads=1,
+    )
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(buffer.getvalue())
     lowest = min(p.score for p in proto.pieces)
@@ -170,10 +264,16 @@ def _tokenizer_files(replica: Replica, directory: Path, sp_model: bytes) -> None
     config = dict(replica.tokenizer_config)
     if replica.added_tokens:
         config["added_tokens_decoder"] = {
-            str(i): {"content": t, "lstrip": False, "normalized": False, "rstrip": False,
-                     "single_word": False, "special": True}
+            str(i): {
+                "content": t,
+                "lstrip": False,
+                "normalized": False,
+                "rstrip": False,
+                "single_word": False,
+                "special": True,
+            }
             for t, i in replica.added_tokens.items()
-        }  # fmt: skip
+        }
         (directory / "added_tokens.json").write_text(json.dumps(replica.added_tokens))
     (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     (directory / "special_tokens_map.json").write_text(json.dumps(replica.special_tokens, indent=2))
@@ -216,8 +316,7 @@ def _state_dict(replica: Replica) -> dict[str, torch.Tensor]:
     return {k: v.to(dtype).contiguous() for k, v in state.items() if "rotary" not in k}
 
 
-def _write_weights(state: dict[str, torch.Tensor], directory: Path, form: str,
-                   shards: int) -> None:  # fmt: skip
+def _write_weights(state: dict[str, torch.Tensor], directory: Path, form: str, shards: int) -> None:
     from safetensors.torch import save_file
 
     keys = list(state)
@@ -268,8 +367,11 @@ def _revision(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def install_cache(cache: str | Path, repos: list[str] | None = None,
-                  build: Callable[[str, Path], Path] | None = None) -> dict[str, str]:  # fmt: skip
+def install_cache(
+    cache: str | Path,
+    repos: list[str] | None = None,
+    build: Callable[[str, Path], Path] | None = None,
+) -> dict[str, str]:
     """Writes the replicas into a hub cache at ``cache`` (the ``HF_HUB_CACHE`` layout: files as
     content-named blobs, a snapshot of symlinks per revision, ``refs/main``); returns each repo's
     revision."""
@@ -299,6 +401,27 @@ def install_cache(cache: str | Path, repos: list[str] | None = None,
     return revisions
 
 
+QUESTIONS = ("How do I bake bread?", "What is the capital of France?", "Tell me a joke.",
+             "How are you today?", "Why is the sky blue?", "How do I learn to swim?")  # fmt: skip
+HH_SUBSETS = ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled")
+
+
+def write_hh_rlhf(directory: str | Path, per_subset: int = 5) -> Path:
+    """A small synthetic copy of Anthropic/hh-rlhf's layout (``SUBSET/test.jsonl.gz``, as
+    ``huggingface-cli download Anthropic/hh-rlhf --repo-type dataset`` leaves it)."""
+    import gzip
+
+    directory = Path(directory)
+    for subset in HH_SUBSETS:
+        (directory / subset).mkdir(parents=True, exist_ok=True)
+        with gzip.open(directory / subset / "test.jsonl.gz", "wt", encoding="utf-8") as f:
+            for i in range(per_subset):
+                question = QUESTIONS[(i + HH_SUBSETS.index(subset)) % len(QUESTIONS)]
+                chosen = f"\n\nHuman: {question} ({subset})\n\nAssistant: I can help with that."
+                f.write(json.dumps({"chosen": chosen, "rejected": chosen}) + "\n")
+    return directory
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -308,9 +431,17 @@ def main(argv: list[str] | None = None) -> int:
         "cache (use it with HF_HUB_CACHE=CACHE HF_HUB_OFFLINE=1).",
     )
     parser.add_argument("cache", type=Path, help="the hub cache directory")
+    parser.add_argument(
+        "--hh-rlhf",
+        type=Path,
+        metavar="DIR",
+        help="also write a small synthetic copy of HH-RLHF's test split here",
+    )
     args = parser.parse_args(argv)
     for repo_id, revision in install_cache(args.cache).items():
         print(f"{repo_id}: {revision}")
+    if args.hh_rlhf:
+        print(f"HH-RLHF test split (synthetic): {write_hh_rlhf(args.hh_rlhf)}")
     return 0
 
 
