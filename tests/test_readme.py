@@ -55,6 +55,10 @@ def test_the_walkthrough_runs_as_written(tmp_path):
 
 
 def test_the_offline_paper_walkthrough_runs_as_written(tmp_path):
+    from test_paper_presets import check_preset_run
+
+    from tradeoff.testing.replicas import REPLICAS
+
     text = README.read_text(encoding="utf-8")
     section = text[text.index("## Reproducing the paper") :]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
@@ -74,3 +78,8 @@ def test_the_offline_paper_walkthrough_runs_as_written(tmp_path):
     assert "moves the pooled corpus-level Spearman correlation" in page
     plan = done.stdout[: done.stdout.index("configuration ")]
     assert "configurations: 7" in plan and "in the Hugging Face cache" in plan
+    cache = tmp_path / "replica-cache"
+    revisions = {r: (cache / f"models--{r.replace('/', '--')}" / "refs" / "main").read_text()
+                 for r in REPLICAS}  # fmt: skip
+    for semantics in ("corrected", "authors"):
+        check_preset_run(out, "paper-rlhf", semantics, revisions)
