@@ -77,6 +77,12 @@ def test_the_directory_matches_the_authors_pipeline(hh_copy, datasets_cache):
     expected = authors_pipeline(datasets_cache, hh_copy, 30)
     assert [TEMPLATE.replace("{prompt}", p.text) for p in ours] == expected
     assert any(p.text.startswith("ello from") for p in ours)  # the quirk, reproduced
+    # Their rows, numbered over the four subsets in the dataset's order, are the ids.
+    rows = [c for s in SUBSETS for c in dialogues(s)]
+    kept = [(f"hh-{i}", c.split("\n\n")[1].lstrip("Human:").strip()) for i, c in enumerate(rows)]
+    kept = [(i, p) for i, p in kept if len(TEMPLATE.replace("{prompt}", p)) < 256]
+    order = np.random.default_rng(42).permutation(len(kept))
+    assert [(p.id, p.text) for p in ours] == [kept[i] for i in order][:30]
 
 
 def test_the_corrected_selection_has_known_ids(hh_copy):

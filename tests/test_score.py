@@ -229,3 +229,35 @@ def test_score_needs_a_generated_run(tmp_path, capsys):
 
 def test_continuation_dataclass_is_plain():
     assert Continuation([1], [2, 3]).ids == [2, 3]
+
+
+def test_a_clamp_applies_to_every_log_likelihood_the_analysis_reads(run_dir, models_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "clamped"
+    shutil.copytree(run_dir, run)
+    for name in ("scores.parquet", "shards"):  # a fresh scoring of the generated strings
+        target = run / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["settings"].pop("score", None)
+    manifest["stages"].pop("score", None)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    samples = pq.read_table(run / "samples.parquet").to_pylist()
+    run_cli("score", "--run", str(run), "--prior", str(models_dir["prior"]),
+            "--clamp-token-nll", "1.0", "--json")  # fmt: skip
+    rows = joined(run)
+    clipped = 0
+    for s, r in zip(samples, rows, strict=True):
+        for column in ("aligned", "adapted"):
+            tokens = np.asarray(s[f"token_logp_{column}"])
+            assert r[f"logp_{column}"] == pytest.approx(-np.clip(-tokens, 0, 1.0).sum())
+            clipped += int((tokens < -1.0).sum())
+        assert r["logp_prior"] >= -1.0 * r["n_tokens_prior"] - 1e-9
+    assert clipped > 0  # the clamp was exercised
+    assert pq.read_table(run / "samples.parquet").to_pylist() == samples  # generate's, untouched
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["settings"]["score"]["aligned"] == {
+        "from": "generation",
+        "clamp_token_nll": 1.0,
+    }

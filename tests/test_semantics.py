@@ -25,10 +25,11 @@ def write_run(path, rows):
     run = RunDir(path)
     samples = [
         {"prompt_id": p, "prompt": "q", "context": "q", "config": c, "sample_index": i,
-         "text": t, "token_ids": [1] * n, "n_tokens": n, "finished": True, "stop_reason": "eos",
+         "text": t, "token_ids": [1] * n, "n_tokens": n, "finished": f, "stop_reason": "eos",
          "logp_aligned": la, "logp_adapted": lq, "token_logp_aligned": [la],
          "token_logp_adapted": [lq]}
-        for i, (c, p, t, n, la, lq, _, _) in enumerate(rows)
+        for i, (c, p, t, n, la, lq, _, _, *rest) in enumerate(rows)
+        for f in [rest[0] if rest else True]
     ]  # fmt: skip
     scores = [
         {
@@ -129,3 +130,21 @@ def test_semantics_are_named():
     assert semantics("authors") is AUTHORS and semantics(CORRECTED) is CORRECTED
     with pytest.raises(ValueError, match="`semantics` must be one of corrected, authors"):
         semantics("published")
+
+
+def test_strings_cut_at_the_cap_are_kept_only_under_the_authors_semantics(tmp_path):
+    rows = spread_rows("top_k=5", n=10)
+    rows += [(*row[:8], False) for row in spread_rows("top_k=5", n=4, seed=9, prompt="p1")]
+    run = write_run(tmp_path / "run", rows)
+    corrected = config_summary(analyze(run, settings=SMALL), "top_k=5")
+    authors = config_summary(analyze(run, settings=SMALL, semantics="authors"), "top_k=5")
+    assert corrected.n_strings == 10 and corrected.dropped.unfinished == 4
+    assert authors.n_strings == 14 and authors.dropped.unfinished == 0
+
+
+def test_the_run_s_own_semantics_is_the_default(tmp_path):
+    run = write_run(tmp_path / "run", spread_rows("top_p=0.9"))
+    manifest = RunDir(run).read_manifest()
+    manifest["semantics"] = "authors"
+    RunDir(run).write_manifest(manifest)
+    assert analyze(run, settings=SMALL).semantics == "authors"

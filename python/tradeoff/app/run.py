@@ -89,7 +89,13 @@ def check(config: RunConfig, *, files: bool = True) -> None:
     world = config.world is not None
     try:
         check_output(run_directory(config))
-        check_generate(inputs.models, inputs.prompts, config.generate, files=files and not world)
+        check_generate(
+            inputs.models,
+            inputs.prompts,
+            config.generate,
+            files=files and not world,
+            semantics=config.run.semantics,
+        )
         if inputs.models.prior is not None or inputs.models.reward is not None:
             check_score(inputs.models, config.score, files=files and not world)
     except TradeoffError as error:
@@ -132,7 +138,12 @@ def plan(config: RunConfig) -> dict[str, Any]:
             n_prompts = limit or 0
             prompts_status = "file not found here; the plan assumes max_prompts"
         else:
-            selected = load_prompts(source, limit=limit, template=config.prompts.template)
+            selected = load_prompts(
+                source,
+                limit=limit,
+                template=config.prompts.template,
+                semantics=config.run.semantics,
+            )
             n_prompts, prompts_status = len(selected), "found"
         m = config.models
         models = {

@@ -71,7 +71,12 @@ def check_output(path: str | Path) -> None:
 
 
 def check_generate(
-    models: ModelsSection, prompts: PromptsSection, generate: GenerateSection, *, files: bool = True
+    models: ModelsSection,
+    prompts: PromptsSection,
+    generate: GenerateSection,
+    *,
+    files: bool = True,
+    semantics: str | Semantics = CORRECTED,
 ) -> GenerateCheck | None:
     """Checks a generation before any work: the backend, the device, and (with ``files``) the
     prompt file and the aligned model's files. The sections' own values are checked when they
@@ -86,9 +91,11 @@ def check_generate(
         return None
     check_causal_lm(models.aligned, "aligned model")
     source = parse_prompt_source(prompts.source)
-    return GenerateCheck(
-        source, load_prompts(prompts.source, limit=prompts.max_prompts, template=prompts.template)
+    chosen = resolve_semantics(semantics)
+    selected = load_prompts(
+        prompts.source, limit=prompts.max_prompts, template=prompts.template, semantics=chosen.name
     )
+    return GenerateCheck(source, selected)
 
 
 def _settings_record(
@@ -132,7 +139,7 @@ def generate(
     chosen = resolve_semantics(semantics)
     run = RunDir(out)
     check_output(run.path)
-    checked = check_generate(models, prompts, generate)
+    checked = check_generate(models, prompts, generate, semantics=chosen)
     assert checked is not None
     group = ranks()
     plan = WorkPlan(

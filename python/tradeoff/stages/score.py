@@ -40,6 +40,8 @@ __all__ = ["check_score", "score"]
 
 # The samples' columns a scorer reads.
 _INPUTS = [
+    "token_logp_aligned",
+    "token_logp_adapted",
     "prompt_id",
     "prompt",
     "context",
@@ -78,8 +80,12 @@ def _group_settings(
     if chosen.authors_scoring:  # the texts, the clamps and the cap are the authors'
         common = {**common, "semantics": chosen.name, "scored_tokens": chosen.scored_tokens}
         if group == "prior":
-            return {"model": models.prior, "prior_context": "text alone, BOS",
-                    "clamp_token_nll": None, **common}  # fmt: skip
+            return {
+                "model": models.prior,
+                "prior_context": "text alone, BOS",
+                "clamp_token_nll": None,
+                **common,
+            }
         if group == "aligned":
             return {"model": score.aligned, "clamp_token_nll": chosen.scored_nll_clamp, **common}
     if group == "prior":
@@ -93,8 +99,10 @@ def _group_settings(
         return {"model": score.aligned, "clamp_token_nll": score.clamp_token_nll, **common}
     spec = parse_reward(models.reward)
     if spec.computed:
-        return {"source": spec.source, **({"semantics": chosen.name} if chosen.authors_scoring
-                                          else {})}  # fmt: skip
+        return {
+            "source": spec.source,
+            **({"semantics": chosen.name} if chosen.authors_scoring else {}),
+        }
     return {
         "source": spec.source,
         "reward_template": "authors' text" if chosen.authors_scoring else score.reward_template,
@@ -243,25 +251,41 @@ class _Scorer:
         pad = tokenizer.pad_token_id or 0
         if self.group == "prior":
             items = [authors_continuation(tokenizer, r["text"].strip(), None, cap) for r in rows]
-            scored = score_continuations(self.lm.model, items, batch_size=self.score.batch_size,
-                                         pad_id=pad)  # fmt: skip
-            return pa.table({
-                "logp_prior": [clamped_sum(s.token_logp, None) for s in scored],
-                "n_tokens_prior": [len(s.token_logp) for s in scored],
-                "token_logp_prior": [s.token_logp for s in scored],
-            }, schema=schema)  # fmt: skip
-        items = [authors_continuation(tokenizer, authors_text(r["context"], r["text"]),
-                                      authors_prompt(r["context"]), cap) for r in rows]  # fmt: skip
-        scored = score_continuations(self.lm.model, items, chains=[r["config"] for r in rows],
-                                     batch_size=self.score.batch_size, pad_id=pad)  # fmt: skip
+            scored = score_continuations(
+                self.lm.model, items, batch_size=self.score.batch_size, pad_id=pad
+            )
+            return pa.table(
+                {
+                    "logp_prior": [clamped_sum(s.token_logp, None) for s in scored],
+                    "n_tokens_prior": [len(s.token_logp) for s in scored],
+                    "token_logp_prior": [s.token_logp for s in scored],
+                },
+                schema=schema,
+            )
+        items = [
+            authors_continuation(
+                tokenizer, authors_text(r["context"], r["text"]), authors_prompt(r["context"]), cap
+            )
+            for r in rows
+        ]
+        scored = score_continuations(
+            self.lm.model,
+            items,
+            chains=[r["config"] for r in rows],
+            batch_size=self.score.batch_size,
+            pad_id=pad,
+        )
         clamp = self.semantics.scored_nll_clamp
-        return pa.table({
-            "logp_aligned": [clamped_sum(s.token_logp, clamp) for s in scored],
-            "logp_adapted": [clamped_sum(s.token_logp_adapted or [], clamp) for s in scored],
-            "token_logp_aligned": [s.token_logp for s in scored],
-            "token_logp_adapted": [s.token_logp_adapted for s in scored],
-            "n_outside_support": [s.n_outside_support for s in scored],
-        }, schema=schema)  # fmt: skip
+        return pa.table(
+            {
+                "logp_aligned": [clamped_sum(s.token_logp, clamp) for s in scored],
+                "logp_adapted": [clamped_sum(s.token_logp_adapted or [], clamp) for s in scored],
+                "token_logp_aligned": [s.token_logp for s in scored],
+                "token_logp_adapted": [s.token_logp_adapted for s in scored],
+                "n_outside_support": [s.n_outside_support for s in scored],
+            },
+            schema=schema,
+        )
 
 
 def score(
@@ -311,8 +335,21 @@ def score(
         if not prior_done:
             raise ConfigError("`--reward implicit:BETA` needs log p: also give `--prior`")
 
+    computed = {"reward"} if reward_spec is not None and reward_spec.computed else set()
+    # A clamp asked for applies to every log-likelihood the analysis reads: without a model to
+    # score pi and q again, generate's per-token values are summed again with the clamp.
+    if (
+        not chosen.authors_scoring
+        and score.clamp_token_nll is not None
+        and "aligned" not in requested
+        and recorded_from_generation(manifest)
+    ):
+        requested.append("aligned")
+        computed.add("aligned")
     group_settings = {g: _group_settings(g, models, score, chosen) for g in requested}
-    identities = {g: _identity(g, models, score) for g in requested}
+    if "aligned" in computed:
+        group_settings["aligned"] = {"from": "generation", "clamp_token_nll": score.clamp_token_nll}
+    identities = {g: _identity(g, models, score) for g in requested if g not in computed}
     replaced: list[str] = []
     for g in requested:
         previous = recorded.get(g)
@@ -320,7 +357,7 @@ def score(
             continue
         changed = differences(previous, group_settings[g])
         recorded_identity = manifest["models"].get(_MODEL_ROLE[g])
-        if not changed and recorded_identity is not None:
+        if not changed and recorded_identity is not None and g in identities:
             changed = (
                 [f"{g} model files"]
                 if differences(_fingerprint(recorded_identity), _fingerprint(identities[g]))
@@ -355,10 +392,9 @@ def score(
     group.barrier()
     hashes: dict[str, str] = {}
     for g in requested:
-        hashes[g] = settings_hash(
-            {**group_settings[g], "samples": samples_hash}, {g: _fingerprint(identities[g])}
-        )
-        if not (reward_spec is not None and g == "reward" and reward_spec.computed):
+        fingerprint = {g: _fingerprint(identities[g])} if g in identities else {}
+        hashes[g] = settings_hash({**group_settings[g], "samples": samples_hash}, fingerprint)
+        if g not in computed:
             shards = run.shards(f"score-{g}")
             shards.refuse_foreign(shards.scan(hashes[g], rows_in, n_batches))
     group.barrier()
@@ -368,7 +404,8 @@ def score(
             recorded[g] = group_settings[g]
             if record["groups"].get(g, {}).get("settings_hash") != hashes[g]:
                 record["groups"][g] = {"status": "running", "settings_hash": hashes[g]}
-            manifest["models"][_MODEL_ROLE[g]] = identities[g]
+            if g in identities:
+                manifest["models"][_MODEL_ROLE[g]] = identities[g]
         manifest["settings"]["score"] = recorded
         record["status"] = "running"
         manifest["stages"]["score"] = record
@@ -376,7 +413,7 @@ def score(
     group.barrier()
 
     generator_tokenizer = None
-    if "prior" in requested or "aligned" in requested:
+    if "prior" in requested or ("aligned" in requested and "aligned" not in computed):
         from ..models import load_tokenizer
 
         generator = manifest["models"].get("aligned", {})
@@ -385,7 +422,8 @@ def score(
         generator_tokenizer = load_tokenizer(name) if name else None
     columns: list[str] = []
     for g in requested:
-        if g == "reward" and reward_spec is not None and reward_spec.computed:
+        if g in computed:
+            columns += SCORE_GROUPS[g].names
             continue
         columns += SCORE_GROUPS[g].names
         shards = run.shards(f"score-{g}")
@@ -404,10 +442,9 @@ def score(
             reward_spec if reward_spec is not None else (parse_reward(kept) if kept else None)
         )
         implicit = implicit if implicit is not None and implicit.computed else None
-        _merge(run, manifest, record, samples, n_batches, implicit, hashes,
-               chosen.implicit_reward_sign)  # fmt: skip
-        if reward_spec is not None and reward_spec.computed:
-            columns += ["reward"]
+        _merge(
+            run, manifest, record, samples, n_batches, implicit, hashes, chosen.implicit_reward_sign
+        )
         run.write_manifest(manifest)
     group.barrier()
     return {
@@ -417,6 +454,28 @@ def score(
         "strings": n_rows,
         "columns": sorted(columns),
         "seconds": time.perf_counter() - start,
+    }
+
+
+def recorded_from_generation(manifest: dict[str, Any]) -> bool:
+    """Whether the run's log pi and log q are generate's (not scored again by a model)."""
+    aligned = manifest["settings"].get("score", {}).get("aligned")
+    return aligned is None or aligned.get("from") == "generation"
+
+
+def _from_generation(samples: pa.Table, clamp: float | None) -> dict[str, Any]:
+    """The aligned group's columns from generate's per-token log pi and log q, summed again
+    with the clamp."""
+    from ..models.scoring import clamped_sum
+
+    pi = samples.column("token_logp_aligned").to_pylist()
+    q = samples.column("token_logp_adapted").to_pylist()
+    return {
+        "logp_aligned": [clamped_sum(t, clamp) for t in pi],
+        "logp_adapted": [clamped_sum(t, clamp) for t in q],
+        "token_logp_aligned": pi,
+        "token_logp_adapted": q,
+        "n_outside_support": [int(np.isneginf(np.asarray(t, dtype=float)).sum()) for t in q],
     }
 
 
@@ -464,8 +523,19 @@ def _merge(
         groups[g] = {**groups.get(g, {}), "settings_hash": hashes[g]}
     table = samples.select(list(KEY_COLUMNS))
     present: list[str] = []
+    aligned_settings = manifest["settings"].get("score", {}).get("aligned") or {}
     for g in SCORER_NAMES:
         if g not in groups or (g == "reward" and implicit is not None):
+            continue
+        if g == "aligned" and aligned_settings.get("from") == "generation":
+            part = pa.table(
+                _from_generation(samples, aligned_settings["clamp_token_nll"]),
+                schema=SCORE_GROUPS["aligned"],
+            )
+            for name in part.column_names:
+                table = table.append_column(name, part.column(name))
+            groups[g]["status"] = "complete"
+            present.append(g)
             continue
         shards = run.shards(f"score-{g}")
         missing = [k for k in range(n_batches) if not shards.path(k).is_file()]
