@@ -19,8 +19,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 @pytest.fixture(scope="session")
 def replica_cache(tmp_path_factory):
-    """Tiny replicas of the paper's six checkpoints in a hub cache: (path, revisions)."""
+    """Tiny replicas of the paper's six checkpoints in a hub cache, HF_HOME/hub: (the cache,
+    the revisions); HF_HOME is the cache's parent."""
     from tradeoff.testing.replicas import install_cache
 
-    path = tmp_path_factory.mktemp("hub")
+    path = tmp_path_factory.mktemp("hf-home") / "hub"
     return path, install_cache(path)

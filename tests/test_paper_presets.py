@@ -46,7 +46,8 @@ def workdir(tmp_path_factory):
 @pytest.mark.parametrize("preset", ["paper-dpo"])
 def test_a_preset_runs_every_stage_on_the_replicas(preset, semantics, workdir, replica_cache):
     cache, revisions = replica_cache
-    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_CACHE"}
+    env.update(HF_HOME=str(cache.parent), HF_HUB_OFFLINE="1")  # as on a GPU node
     out = workdir / preset
     sets = [f"out={out}", f"generate.families={FAMILIES[preset]}", *SCALED]
     args = ["run", "--preset", preset, "--semantics", semantics,

@@ -18,6 +18,7 @@ import torch
 
 from tradeoff.models import load_causal_lm, load_reward, model_identity
 from tradeoff.models.rewards import read_checkpoint
+from tradeoff.rundir import RunDir
 from tradeoff.testing.replicas import REPLICAS
 
 PROMPTS = ["How do I bake bread?", "Tell me a joke about the quick brown fox and the lazy dog"]
@@ -183,6 +184,10 @@ def test_score_by_hub_id_from_the_command_line(offline_cache, tmp_path):
         manifest = json.loads((run / "manifest.json").read_text())
         assert manifest["models"]["reward"]["reward_kind"] == kind
         assert manifest["models"]["reward"]["revision"] == offline_cache[1][repo_id]
+        rows = RunDir(run).analysis_table().to_pylist()
+        inputs = [TEMPLATE.format(prompt=r["prompt"], response=r["text"]) for r in rows]
+        np.testing.assert_allclose([r["reward"] for r in rows],
+                                   _direct(offline_cache, repo_id, inputs), atol=1e-5)  # fmt: skip
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["models"]["aligned"]["revision"] == offline_cache[1]["kaist-ai/janus-dpo-7b"]
     assert Path(run / "scores.parquet").exists()
