@@ -14,13 +14,20 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, trainers
 from transformers import AutoModelForSequenceClassification, LlamaModel, PreTrainedTokenizerFast
 
 from tradeoff.app import cli
 from tradeoff.models import load_causal_lm
 from tradeoff.models.rewards import implicit_reward, load_reward
-from tradeoff.models.scoring import Continuation, continuation_ids, score_continuations
+from tradeoff.models.scoring import (
+    Continuation,
+    continuation_ids,
+    score_continuations,
+    token_batches,
+)
 from tradeoff.rundir import RunDir
 from tradeoff.stages.generate import generate
 from tradeoff.stages.settings import GenerateSection, ModelsSection, PromptsSection
@@ -261,3 +268,57 @@ def test_a_clamp_applies_to_every_log_likelihood_the_analysis_reads(run_dir, mod
         "from": "generation",
         "clamp_token_nll": 1.0,
     }
+
+
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=0, max_size=60),
+    batch_size=st.integers(1, 16),
+    budget=st.one_of(st.none(), st.integers(1, 2000)),
+)
+@settings(max_examples=200, deadline=None)
+def test_token_batches_respect_both_limits(lengths, batch_size, budget):
+    batches = token_batches(lengths, batch_size, budget)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat)
+    for batch in batches:
+        assert 1 <= len(batch) <= batch_size
+        widest = max(lengths[i] for i in batch)
+        assert budget is None or len(batch) * widest <= budget or len(batch) == 1
+    # Greedy: a batch closes only when the next string would break a limit.
+    for a, b in zip(batches, batches[1:], strict=False):
+        joined = len(a) + 1
+        assert joined > batch_size or (budget is not None and joined * lengths[b[0]] > budget)
+
+
+def test_only_the_continuations_positions_reach_the_output_layer(models_dir):
+    lm = load_causal_lm(str(models_dir["prior"]))
+    context = "Human: Tell me about the quick brown fox and the lazy dog Assistant:"
+    texts = [" Mix flour", " The capital of France is Paris.", " hi"]
+    items = [continuation_ids(lm.tokenizer, context, t) for t in texts]
+    seen = []
+    head = lm.model.get_output_embeddings()
+    hook = head.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape)))
+    try:
+        batched = score_continuations(lm.model, items, batch_size=8, max_batch_tokens=10_000)
+        in_rust = score_continuations(lm.model, items, chains=["top_p=0.9"] * 3, batch_size=2)
+        seen_batched = list(seen)
+        seen.clear()
+        # A budget smaller than two strings: one string per forward pass.
+        small = score_continuations(lm.model, items, batch_size=8, max_batch_tokens=1)
+        seen_small = list(seen)
+    finally:
+        hook.remove()
+    longest = max(len(i.ids) for i in items)
+    width = max(len(i.context_ids) for i in items) + longest
+    # One batch of three: the output layer saw the continuation's positions (and one more),
+    # not the context's.
+    assert seen_batched[0][:2] == (3, longest + 1) and longest + 1 < width
+    one_by_one = score_continuations(lm.model, items, batch_size=1)
+    for a, b, c in zip(batched, one_by_one, in_rust, strict=True):
+        np.testing.assert_allclose(a.token_logp, b.token_logp, atol=1e-5)
+        np.testing.assert_allclose(a.token_logp, c.token_logp, atol=1e-5)
+        assert len(a.token_logp) == len(c.token_logp_adapted)
+    assert [shape[0] for shape in seen_small] == [1, 1, 1]
+    for a, b in zip(small, one_by_one, strict=True):
+        np.testing.assert_allclose(a.token_logp, b.token_logp, atol=1e-5)

@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="run directory (created or resumed)")
     _option(gen, PromptsSection, "template")
     _option(gen, GenerateSection, "batch_size", type=_positive, metavar="B")
+    _option(gen, GenerateSection, "shard_size", type=_positive, metavar="N")
+    _option(gen, GenerateSection, "max_batch_tokens", type=_positive, metavar="N")
+    _option(gen, GenerateSection, "overlap", choices=["auto", "on", "off"])
     _option(gen, PromptsSection, "max_prompts", type=_positive, metavar="N")
     _option(gen, GenerateSection, "stop", "--stop", nargs="*", metavar="STR")
     _option(
@@ -227,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _option(score, ScoreSection, "reward_normalize", action="store_true")
     _option(score, ScoreSection, "clamp_token_nll", type=float, metavar="C")
     _option(score, ScoreSection, "batch_size", type=_positive, metavar="B")
+    _option(score, ScoreSection, "max_batch_tokens", type=_positive, metavar="N")
     _option(score, ScoreSection, "shard_size", type=_positive, metavar="N")
     score.add_argument(
         "--replace",
@@ -378,6 +382,9 @@ def _generate(args: argparse.Namespace) -> dict[str, Any]:
             "samples_per_prompt",
             "max_new_tokens",
             "batch_size",
+            "shard_size",
+            "max_batch_tokens",
+            "overlap",
             "stop",
             "eos_token_ids",
             "backend",
@@ -411,6 +418,7 @@ def _score(args: argparse.Namespace) -> dict[str, Any]:
             "reward_normalize",
             "clamp_token_nll",
             "batch_size",
+            "max_batch_tokens",
             "shard_size",
             "aligned",
         ],

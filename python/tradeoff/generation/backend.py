@@ -2,8 +2,9 @@
 run directory, resume, shards and torchrun.
 
 A backend is opened from a :class:`GenerationRequest` (the model, the prompts, the adaptor
-chains, the sampling settings) and then asked for one batch of work items at a time; it returns
-one record per item with the columns of ``samples.parquet``. Backends are chosen by name
+chains, the sampling settings) and then asked for one shard of work items at a time (it decides
+how many strings are in flight, ``settings.batch_size`` at most); it returns one record per item
+with the columns of ``samples.parquet``. Backends are chosen by name
 (``--backend hf``, ``[generate] backend = "hf"``) from :data:`BACKENDS`, imported only when
 chosen, so an optional engine's dependency is needed only by those who use it.
 
@@ -50,6 +51,14 @@ class GenerationSettings:
     # The most tokens a string and its context may hold together (transformers' max_length);
     # None: only max_new_tokens (and the model's positions) bound a string.
     max_total_tokens: int | None = None
+    # Rows in flight (slots of the continuous batch); None: every item of a shard at once.
+    batch_size: int | None = None
+    # The most tokens the rows in flight may hold (contexts, drawn tokens, KV entries) when each
+    # grows to its length cap; None: only batch_size bounds them.
+    max_batch_tokens: int | None = None
+    # Two groups of rows that alternate, so the sampler runs while the device computes; None:
+    # on CUDA only.
+    overlap: bool | None = None
 
     def __post_init__(self) -> None:
         check_int("max_new_tokens", self.max_new_tokens, minimum=1)
@@ -60,6 +69,12 @@ class GenerationSettings:
                 raise ConfigError(f"`stop` strings must be non-empty strings, got {stop!r}")
         if self.max_total_tokens is not None:
             check_int("max_total_tokens", self.max_total_tokens, minimum=2)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, minimum=1)
+        if self.max_batch_tokens is not None:
+            check_int("max_batch_tokens", self.max_batch_tokens, minimum=1)
+        if self.overlap is not None and not isinstance(self.overlap, bool):
+            raise ConfigError(f"`overlap` must be true or false, got {self.overlap!r}")
         if self.eos_token_ids is not None:
             self.eos_token_ids = tuple(self.eos_token_ids)
             for token in self.eos_token_ids:
@@ -83,7 +98,7 @@ class GenerationRequest:
 
 
 class GenerationBackend(Protocol):
-    """A model loop: generates one batch of work items at a time."""
+    """A model loop: generates one shard of work items at a time."""
 
     name: str
     # The models' identities for the manifest ({"aligned": {...}}).
@@ -92,7 +107,9 @@ class GenerationBackend(Protocol):
     contexts: list[str]
 
     def run_batch(self, items: Sequence[WorkItem]) -> list[dict[str, Any]]:
-        """One record per item, in the items' order, with the columns of samples.parquet."""
+        """Generates one shard: one record per item, in the items' order, with the columns of
+        samples.parquet. The records must not depend on which other shards ran in this
+        process (resume and torchrun rely on it)."""
         ...
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "continuation_ids",
     "score_continuations",
     "same_vocabulary",
+    "token_batches",
 ]
 
 
@@ -138,6 +139,35 @@ def authors_continuation(
     return Continuation([int(bos)] + ids[:n_prompt], ids[n_prompt:])
 
 
+def token_batches(
+    lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None
+) -> list[list[int]]:
+    """Indices cut into forward batches, shortest first: at most ``batch_size`` rows and at most
+    ``max_batch_tokens`` padded tokens (rows x the longest) per batch; a string longer than the
+    budget is a batch of its own."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        # Sorted by length: the newcomer is the widest of its batch.
+        fits = max_batch_tokens is None or (len(current) + 1) * lengths[i] <= max_batch_tokens
+        if current and (len(current) >= batch_size or not fits):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _keeps_logits(model: Any) -> str | None:
+    """The forward argument that computes logits only for the last positions, if any."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    return next((n for n in ("logits_to_keep", "num_logits_to_keep") if n in parameters), None)
+
+
 @torch.inference_mode()
 def score_continuations(
     model: Any,
@@ -145,18 +175,25 @@ def score_continuations(
     *,
     chains: Sequence[AdaptorChain | str] | None = None,
     batch_size: int = 8,
+    max_batch_tokens: int | None = None,
     pad_id: int = 0,
     progress: bool = False,
     description: str = "score",
 ) -> list[ScoredString]:
-    """Teacher-forced log-probabilities of each continuation given its context, in batches sorted
-    by length (right padding). Without ``chains``: ``log p`` by log-softmax and gather on the
-    device. With one chain per item: ``log pi`` and ``log q`` of each token from
-    :func:`tradeoff.score_tokens` on float32 logits on the CPU, the code that sampling uses."""
+    """Teacher-forced log-probabilities of each continuation given its context.
+
+    Batches are cut by length (:func:`token_batches`: ``batch_size`` rows, ``max_batch_tokens``
+    padded tokens). In a batch the contexts are left-padded and the continuations right-padded,
+    so that every continuation starts at the same column and the model computes logits only for
+    the continuation's positions (``logits_to_keep``), never ``[B, T, V]`` for the contexts.
+    Without ``chains``: ``log p`` by log-softmax and gather on the device, and only the ``[N]``
+    values go to the CPU. With one chain per item: the continuation's rows go to the CPU in the
+    model's dtype, and :func:`tradeoff.score_tokens` gives ``log pi`` and ``log q`` of each
+    token, the code that sampling uses."""
     if chains is not None and len(chains) != len(items):
         raise ValueError(f"`chains` must have one entry per item ({len(items)}), got {len(chains)}")
     device = next(model.parameters()).device
-    order = sorted(range(len(items)), key=lambda i: len(items[i].context_ids) + len(items[i].ids))
+    keep_argument = _keeps_logits(model)
     results: list[ScoredString | None] = [None] * len(items)
     import sys
 
@@ -165,33 +202,51 @@ def score_continuations(
     bar = tqdm(
         total=len(items), desc=description, unit="str", disable=not progress, file=sys.stderr
     )
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        lengths = [len(items[i].context_ids) + len(items[i].ids) for i in batch]
-        width = max(lengths)
+    lengths = [len(it.context_ids) + len(it.ids) for it in items]
+    for batch in token_batches(lengths, batch_size, max_batch_tokens):
+        bar.update(len(batch))
+        for i in batch:
+            if not items[i].ids:
+                results[i] = ScoredString([], [] if chains is not None else None)
+        batch = [i for i in batch if items[i].ids]
+        if not batch:
+            continue
+        n_context = max(len(items[i].context_ids) for i in batch)
+        n_continuation = max(len(items[i].ids) for i in batch)
+        width = n_context + n_continuation
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for b, i in enumerate(batch):
-            seq = items[i].context_ids + items[i].ids
-            input_ids[b, : len(seq)] = torch.tensor(seq)
-            mask[b, : len(seq)] = 1
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            context, ids = items[i].context_ids, items[i].ids
+            start = n_context - len(context)
+            input_ids[b, start : n_context + len(ids)] = torch.tensor(context + ids)
+            mask[b, start : n_context + len(ids)] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        # Position n_context - 1 + j predicts continuation token j.
+        extra = {keep_argument: n_continuation + 1} if keep_argument else {}
+        logits = model(
+            input_ids=input_ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            **extra,
+        ).logits
+        logits = logits[:, -(n_continuation + 1) : -1]
+        targets = torch.zeros((len(batch), n_continuation), dtype=torch.long)
         for b, i in enumerate(batch):
-            n_context, n = len(items[i].context_ids), len(items[i].ids)
-            if n == 0:
-                results[i] = ScoredString([], [] if chains is not None else None)
-                continue
-            rows = logits[b, n_context - 1 : n_context - 1 + n].float()
-            targets = torch.tensor(items[i].ids, device=rows.device)
-            if chains is None:
-                logp = torch.log_softmax(rows, -1).gather(1, targets[:, None])[:, 0]
-                results[i] = ScoredString(logp.cpu().double().tolist())
-            else:
-                scored = score_tokens(rows.cpu(), targets.cpu(), chains[i])
+            targets[b, : len(items[i].ids)] = torch.tensor(items[i].ids)
+        if chains is None:
+            logp = torch.log_softmax(logits.float(), -1).gather(2, targets.to(device)[..., None])
+            values = logp[..., 0].double().cpu()
+            for b, i in enumerate(batch):
+                results[i] = ScoredString(values[b, : len(items[i].ids)].tolist())
+        else:
+            for b, i in enumerate(batch):
+                n = len(items[i].ids)
+                rows = logits[b, :n].cpu()
+                scored = score_tokens(rows, targets[b, :n], chains[i])
                 results[i] = ScoredString(
                     scored.logp_base.double().tolist(), scored.logp_adapted.double().tolist()
                 )
-        bar.update(len(batch))
     bar.close()
     return [r for r in results if r is not None]
 

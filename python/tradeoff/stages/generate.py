@@ -3,10 +3,10 @@
 
 Everything that can be checked is checked before any work (:func:`check_generate`); the manifest
 is written only when the work starts. Work is a :class:`~tradeoff.generation.WorkPlan` cut into
-fixed batches; each batch is one shard stamped with the hash of the settings and the model's
+fixed shards of ``shard_size`` strings, stamped with the hash of the settings and the model's
 identity, so a resumed, re-sharded or multi-process run equals one uninterrupted run, and shards
 of other settings are refused rather than relabelled. The backend (``hf``) owns only the model
-loop.
+loop: within a shard it keeps ``batch_size`` strings in flight (continuous batching).
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ def _settings_record(
         "seed": seed,
         "template": prompts.template,
         "batch_size": generate.batch_size,
+        "shard_size": generate.strings_per_shard,
+        "max_batch_tokens": generate.max_batch_tokens,
+        "overlap": generate.overlap,
         "stop_strings": list(generate.stop),
         "eos_token_ids": list(generate.eos_token_ids) if generate.eos_token_ids else None,
         "dtype": models.dtype,
@@ -146,7 +149,7 @@ def generate(
         len(checked.prompts),
         len(generate.adaptors),
         generate.samples_per_prompt,
-        generate.batch_size,
+        generate.strings_per_shard,
     )
     settings = _settings_record(checked.prompts, prompts, generate, models, seed)
     settings["semantics"] = chosen.name
@@ -171,6 +174,9 @@ def generate(
             stop_strings=tuple(generate.stop),
             eos_token_ids=tuple(generate.eos_token_ids) if generate.eos_token_ids else None,
             max_total_tokens=generate.max_new_tokens if chosen.length_counts_prompt else None,
+            batch_size=generate.batch_size,
+            max_batch_tokens=generate.max_batch_tokens,
+            overlap=generate.overlap_flag,
         ),
         dtype=models.dtype,
         device=group.device(models.device),
@@ -197,7 +203,11 @@ def generate(
 
     def rate(table: pa.Table, seconds: float) -> dict[str, Any]:
         rate.tokens += sum(table.column("n_tokens").to_pylist())  # type: ignore[attr-defined]
-        return {"tok_per_s": f"{rate.tokens / max(seconds, 1e-9):.0f}"}  # type: ignore[attr-defined]
+        shown = {"tok_per_s": f"{rate.tokens / max(seconds, 1e-9):.0f}"}  # type: ignore[attr-defined]
+        stats = getattr(backend, "stats", None)
+        if stats is not None and stats.slot_steps:
+            shown["slots_used"] = f"{stats.occupancy:.0%}"
+        return shown
 
     rate.tokens = 0  # type: ignore[attr-defined]
     done = run_shards(
@@ -239,6 +249,7 @@ def generate(
         "seconds": done.seconds,
         "tokens_per_second": tokens / done.seconds if done.seconds > 0 else None,
         "samples": str(run.samples_path),
+        "engine": stats.as_dict() if (stats := getattr(backend, "stats", None)) else None,
     }
 
 

@@ -76,7 +76,12 @@ def check_score(models: ModelsSection, score: ScoreSection, *, files: bool = Tru
 def _group_settings(
     group: str, models: ModelsSection, score: ScoreSection, chosen: Semantics = CORRECTED
 ) -> dict[str, Any]:
-    common = {"dtype": models.dtype, "batch_size": score.batch_size, "shard_size": score.shard_size}
+    common = {
+        "dtype": models.dtype,
+        "batch_size": score.batch_size,
+        "max_batch_tokens": score.max_batch_tokens,
+        "shard_size": score.shard_size,
+    }
     if chosen.authors_scoring:  # the texts, the clamps and the cap are the authors'
         common = {**common, "semantics": chosen.name, "scored_tokens": chosen.scored_tokens}
         if group == "prior":
@@ -143,6 +148,10 @@ class _Scorer:
     ) -> None:
         self.group, self.models, self.score, self.semantics = group, models, score, chosen
         self.generator_tokenizer = generator_tokenizer
+        self._batching = {
+            "batch_size": score.batch_size,
+            "max_batch_tokens": score.max_batch_tokens,
+        }
         if group in ("prior", "aligned"):
             from ..models import load_causal_lm
 
@@ -212,9 +221,7 @@ class _Scorer:
         pad = tokenizer.pad_token_id or 0
         clamp = self.score.clamp_token_nll
         if self.group == "prior":
-            scored = score_continuations(
-                self.lm.model, items, batch_size=self.score.batch_size, pad_id=pad
-            )
+            scored = score_continuations(self.lm.model, items, pad_id=pad, **self._batching)
             return pa.table(
                 {
                     "logp_prior": [clamped_sum(s.token_logp, clamp) for s in scored],
@@ -227,8 +234,8 @@ class _Scorer:
             self.lm.model,
             items,
             chains=[r["config"] for r in rows],
-            batch_size=self.score.batch_size,
             pad_id=pad,
+            **self._batching,
         )
         return pa.table(
             {
@@ -251,9 +258,7 @@ class _Scorer:
         pad = tokenizer.pad_token_id or 0
         if self.group == "prior":
             items = [authors_continuation(tokenizer, r["text"].strip(), None, cap) for r in rows]
-            scored = score_continuations(
-                self.lm.model, items, batch_size=self.score.batch_size, pad_id=pad
-            )
+            scored = score_continuations(self.lm.model, items, pad_id=pad, **self._batching)
             return pa.table(
                 {
                     "logp_prior": [clamped_sum(s.token_logp, None) for s in scored],
@@ -272,8 +277,8 @@ class _Scorer:
             self.lm.model,
             items,
             chains=[r["config"] for r in rows],
-            batch_size=self.score.batch_size,
             pad_id=pad,
+            **self._batching,
         )
         clamp = self.semantics.scored_nll_clamp
         return pa.table(

@@ -284,6 +284,9 @@ def grid(families: list[str], temperatures: list[float]) -> list[str]:
     return configs
 
 
+OVERLAP: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
+
+
 @dataclass
 class GenerateSection(Section):
     """Sampling: the adaptor grid, how many strings, how they end."""
@@ -304,7 +307,33 @@ class GenerateSection(Section):
     )
     samples_per_prompt: int = setting(1, types=(int,), help="strings per prompt and config")
     max_new_tokens: int = setting(256, types=(int,), help="most tokens per string")
-    batch_size: int = setting(16, types=(int,), help="strings per batch (and per shard)")
+    batch_size: int = setting(
+        16,
+        types=(int,),
+        help="strings in flight: the slots of the continuous batch (a finished string's slot "
+        "takes the next one)",
+    )
+    shard_size: int | None = setting(
+        None,
+        types=(int,),
+        optional=True,
+        help="strings per shard, the unit of resume and of torchrun's split (default: 4 x "
+        "batch_size); larger shards keep the slots fuller, at the cost of more work redone "
+        "after a kill",
+    )
+    max_batch_tokens: int | None = setting(
+        None,
+        types=(int,),
+        optional=True,
+        help="the most tokens (contexts, drawn tokens, KV entries) the strings in flight may "
+        "hold when each grows to its length cap; bounds memory where batch_size alone does not",
+    )
+    overlap: str = setting(
+        "auto",
+        types=(str,),
+        help="run the sampler on the CPU while the device computes (two groups of slots that "
+        "alternate): auto (on CUDA), on or off",
+    )
     stop: list[str] = setting(types=(list,), factory=list, help="stop strings")
     eos_token_ids: list[int] | None = setting(
         None,
@@ -348,6 +377,10 @@ class GenerateSection(Section):
             )
         for key in ("samples_per_prompt", "max_new_tokens", "batch_size"):
             _positive(label, key, getattr(self, key))
+        _positive(label, "shard_size", self.shard_size)
+        _positive(label, "max_batch_tokens", self.max_batch_tokens)
+        if self.overlap not in OVERLAP:
+            raise ConfigError(f"{label('overlap')} must be auto, on or off; got {self.overlap!r}")
         _strings(label, "stop", self.stop)
         for token in self.eos_token_ids or ():
             if isinstance(token, bool) or not isinstance(token, int) or token < 0:
@@ -360,6 +393,16 @@ class GenerateSection(Section):
             raise ConfigError(
                 f"{label('backend')} must be one of {', '.join(BACKENDS)}; got {self.backend!r}"
             )
+
+    @property
+    def strings_per_shard(self) -> int:
+        """The shard size: ``shard_size``, or 4 x ``batch_size``."""
+        return self.shard_size if self.shard_size is not None else 4 * self.batch_size
+
+    @property
+    def overlap_flag(self) -> bool | None:
+        """``overlap`` as the engine takes it (None: decide by the device)."""
+        return OVERLAP[self.overlap]
 
     @property
     def configs(self) -> list[str]:
@@ -402,7 +445,14 @@ class ScoreSection(Section):
         "its config, (r - mean) / std; off by default, as in the paper, whose Janus rewards are "
         "unnormalised",
     )
-    batch_size: int = setting(8, types=(int,), help="strings per forward pass")
+    batch_size: int = setting(32, types=(int,), help="the most strings per forward pass")
+    max_batch_tokens: int | None = setting(
+        4096,
+        types=(int,),
+        optional=True,
+        help="the most tokens per forward pass of the prior and aligned models (strings x the "
+        "longest, padding included); strings are batched by length within it",
+    )
     shard_size: int = setting(
         512, types=(int,), help="strings per shard (sorted by length into batches)"
     )
@@ -428,6 +478,7 @@ class ScoreSection(Section):
         _positive(label, "reward_max_length", self.reward_max_length)
         _number(label, "clamp_token_nll", self.clamp_token_nll, positive=True)
         _positive(label, "batch_size", self.batch_size)
+        _positive(label, "max_batch_tokens", self.max_batch_tokens)
         _positive(label, "shard_size", self.shard_size)
 
 
