@@ -273,7 +273,7 @@ class Generator:
             while queue or any(g.rows for g in groups):
                 for group in groups:
                     self._advance(group, groups, rows, queue, timing)
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:
             slots = sum(g.slots for g in groups)
             budget = self.settings.max_batch_tokens
             within = f" and max_batch_tokens {budget}" if budget else ""
@@ -415,7 +415,12 @@ class Generator:
     ) -> torch.Tensor | None:
         """Takes work items into the group's free slots (within the token budget), prefills
         them and merges their KV entries into the group's cache; returns their first logits."""
-        if not queue or len(group.rows) >= group.slots:
+        free = group.slots - len(group.rows)
+        if not queue or free <= 0:
+            return None
+        # Each merge copies the group's cache: admit in bunches of a sixteenth of the slots (the
+        # slots stay at least 94% full), one prefill for several rows.
+        if group.rows and free < min(len(queue), max(1, group.slots // 16)):
             return None
         if group.rows and not self._can_merge(group.cache):
             return None  # refill only when the group is empty
