@@ -8,10 +8,11 @@ use std::arch::x86_64::*;
 
 use super::{block_tail_exp, block_tail_weights, exp_weights_tail, mass_tail, LANES};
 
-/// Whether this CPU runs these kernels (detected once, then cached by std).
+/// Whether these kernels run: the CPU has AVX-512F and `TRADEOFF_SIMD` allows it
+/// ([`crate::simd`]).
 #[inline]
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::simd::level() >= crate::simd::Level::Avx512
 }
 
 /// [`super::exp_nonpositive`] on 16 lanes, operation for operation.
