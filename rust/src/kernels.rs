@@ -2,9 +2,10 @@
 //! `f32` slice with 16 independent lane accumulators, so that LLVM vectorises it (a single running
 //! value would force sequential float adds), and is compiled twice (`simd::multiversion!`): for the
 //! baseline target and for AVX2, chosen at run time. The hottest passes (the exponential, the
-//! bracketing masses, the block sums) also have AVX-512 intrinsics versions (`avx512`),
-//! bit-identical to these: LLVM's generic tuning keeps auto-vectorised code at 256 bits even where
-//! AVX-512 is enabled. The dispatch takes AVX-512, else the portable code, capped by `TRADEOFF_SIMD`
+//! bracketing masses, the block sums) also have intrinsics versions, `avx512` (LLVM's generic
+//! tuning keeps auto-vectorised code at 256 bits even where AVX-512 is enabled) and `avx2` (where
+//! LLVM leaves some of these loops scalar or poorly scheduled), bit-identical to these. The
+//! dispatch takes AVX-512, else AVX2, else the portable code, capped by `TRADEOFF_SIMD`
 //! ([`crate::simd`]: `avx2` or `portable` run the narrower paths on any machine, to measure and
 //! test them). No `mul_add` anywhere: a fused multiply-add would round differently on machines
 //! without FMA, and results must not depend on the machine.
@@ -14,6 +15,8 @@
 
 use crate::simd;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -689,6 +692,10 @@ pub fn block_sums_exp_in(
             // SAFETY: AVX-512F is present
             return unsafe { avx512::block_sums_exp_in(values, lo, hi, max, block, out) };
         }
+        if avx2::available() {
+            // SAFETY: AVX2 is present
+            return unsafe { avx2::block_sums_exp_in(values, lo, hi, max, block, out) };
+        }
     }
     block_sums_exp_in_portable(values, lo, hi, max, block, out)
 }
@@ -702,6 +709,10 @@ pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32])
         if avx512::available() {
             // SAFETY: AVX-512F is present; the kernel checks the lengths
             return unsafe { avx512::exp_weights_in(values, lo, hi, max, e) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::exp_weights_in(values, lo, hi, max, e) };
         }
     }
     exp_weights_in_portable(values, lo, hi, max, e)
@@ -720,6 +731,10 @@ pub fn nucleus_mass_at_or_below(
         if avx512::available() {
             // SAFETY: AVX-512F is present; the kernel checks the lengths
             return unsafe { avx512::nucleus_mass_at_or_below(values, e, lo, hi, t) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::nucleus_mass_at_or_below(values, e, lo, hi, t) };
         }
     }
     nucleus_mass_at_or_below_portable(values, e, lo, hi, t)
@@ -740,6 +755,10 @@ pub fn typical_mass_at_or_below(
             // SAFETY: AVX-512F is present; the kernel checks the lengths
             return unsafe { avx512::typical_mass_at_or_below(values, e, lo, hi, t, gap) };
         }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::typical_mass_at_or_below(values, e, lo, hi, t, gap) };
+        }
     }
     typical_mass_at_or_below_portable(values, e, lo, hi, t, gap)
 }
@@ -758,6 +777,10 @@ pub fn block_sums_weights_in(
         if avx512::available() {
             // SAFETY: AVX-512F is present; the kernel checks the lengths
             return unsafe { avx512::block_sums_weights_in(values, e, lo, hi, block, out) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::block_sums_weights_in(values, e, lo, hi, block, out) };
         }
     }
     block_sums_weights_in_portable(values, e, lo, hi, block, out)
@@ -840,6 +863,16 @@ mod tests {
                 typical: avx512::typical_mass_at_or_below,
                 block_weights: avx512::block_sums_weights_in,
                 block_exp: avx512::block_sums_exp_in,
+            });
+        }
+        if is_x86_feature_detected!("avx2") {
+            all.push(Backend {
+                name: "avx2",
+                exp_weights_in: avx2::exp_weights_in,
+                nucleus: avx2::nucleus_mass_at_or_below,
+                typical: avx2::typical_mass_at_or_below,
+                block_weights: avx2::block_sums_weights_in,
+                block_exp: avx2::block_sums_exp_in,
             });
         }
         all
