@@ -130,10 +130,46 @@ fn block_tail_exp(values: &[f32], lo: f32, hi: f32, max: f32, acc: &mut f32) -> 
     count
 }
 
+/// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
+pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present
+            return unsafe { avx512::max_and_invalid(row) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present
+            return unsafe { avx2::max_and_invalid(row) };
+        }
+    }
+    max_and_invalid_portable(row)
+}
+
+/// The lanes' maxima and flags of [`max_and_invalid`] folded as the portable code folds them.
+#[inline(always)]
+fn fold_max_and_invalid(max: &[f32; LANES], bad: &[bool; LANES]) -> (f32, bool) {
+    let m = max
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    (m, bad.iter().any(|&b| b))
+}
+
+/// [`max_and_invalid`]'s scalar tail, into lane 0.
+#[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
+fn max_and_invalid_tail(rest: &[f32], max: &mut f32, bad: &mut bool) {
+    for &v in rest {
+        *max = if v > *max { v } else { *max };
+        *bad |= !(v < f32::INFINITY);
+    }
+}
+
 simd::multiversion!(
-    /// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
+    /// The portable (baseline / AVX2) [`max_and_invalid`].
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
-    pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
+    fn max_and_invalid_portable(row: &[f32]) -> (f32, bool) {
         let mut max = [f32::NEG_INFINITY; LANES];
         let mut bad = [false; LANES];
         let chunks = row.chunks_exact(LANES);
@@ -145,15 +181,8 @@ simd::multiversion!(
                 bad[l] |= !(v < f32::INFINITY);
             }
         }
-        for &v in rest {
-            max[0] = if v > max[0] { v } else { max[0] };
-            bad[0] |= !(v < f32::INFINITY);
-        }
-        let m = max
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-        (m, bad.iter().any(|&b| b))
+        max_and_invalid_tail(rest, &mut max[0], &mut bad[0]);
+        fold_max_and_invalid(&max, &bad)
     }
 );
 
@@ -561,9 +590,40 @@ fn gather_bracket(
     }
 }
 
+/// [`gather_bracket`] for top-p's key (`-v`).
+pub fn gather_nucleus(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    bracket: (f32, f32),
+    out: &mut Vec<(f32, f32)>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present; the kernel checks the lengths
+            return unsafe { avx512::gather_nucleus(values, e, lo, hi, bracket, out) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::gather_nucleus(values, e, lo, hi, bracket, out) };
+        }
+    }
+    gather_nucleus_portable(values, e, lo, hi, bracket, out)
+}
+
+/// [`gather_nucleus`]'s test as one closed interval of values: a support token has
+/// `k_lo < -v <= k_hi` exactly when `lower <= v <= upper` (negation is exact, and `v < c` is
+/// `v <= c.next_down()` for a non-NaN `v`). For the intrinsics versions: two compares a register.
+#[inline(always)]
+fn nucleus_interval(lo: f32, hi: f32, (k_lo, k_hi): (f32, f32)) -> (f32, f32) {
+    (lo.max(-k_hi), hi.min((-k_lo).next_down()))
+}
+
 simd::multiversion!(
-    /// [`gather_bracket`] for top-p's key (`-v`).
-    pub fn gather_nucleus(
+    /// The portable (baseline / AVX2) [`gather_nucleus`].
+    fn gather_nucleus_portable(
         values: &[f32],
         e: &[f32],
         lo: f32,
@@ -848,6 +908,8 @@ mod tests {
         typical: unsafe fn(&[f32], &[f32], f32, f32, &[f32; 4], (f32, f32, f32)) -> [f64; 4],
         block_weights: unsafe fn(&[f32], &[f32], f32, f32, usize, &mut Vec<f64>) -> (f64, usize),
         block_exp: unsafe fn(&[f32], f32, f32, f32, usize, &mut Vec<f64>) -> (f64, usize),
+        max_and_invalid: unsafe fn(&[f32]) -> (f32, bool),
+        gather_nucleus: unsafe fn(&[f32], &[f32], f32, f32, (f32, f32), &mut Vec<(f32, f32)>),
     }
 
     /// The intrinsics kernels this CPU runs, whatever `TRADEOFF_SIMD` says (so that a test run
@@ -863,6 +925,8 @@ mod tests {
                 typical: avx512::typical_mass_at_or_below,
                 block_weights: avx512::block_sums_weights_in,
                 block_exp: avx512::block_sums_exp_in,
+                max_and_invalid: avx512::max_and_invalid,
+                gather_nucleus: avx512::gather_nucleus,
             });
         }
         if is_x86_feature_detected!("avx2") {
@@ -873,6 +937,8 @@ mod tests {
                 typical: avx2::typical_mass_at_or_below,
                 block_weights: avx2::block_sums_weights_in,
                 block_exp: avx2::block_sums_exp_in,
+                max_and_invalid: avx2::max_and_invalid,
+                gather_nucleus: avx2::gather_nucleus,
             });
         }
         all
@@ -942,6 +1008,28 @@ mod tests {
             "exp blocks {what}"
         );
         assert!(o1.iter().zip(&o2).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let want = max_and_invalid_portable(values);
+        let got = unsafe { (b.max_and_invalid)(values) };
+        assert_eq!(
+            (want.0.to_bits(), want.1),
+            (got.0.to_bits(), got.1),
+            "max {what}"
+        );
+        // brackets between the thresholds, open below or above
+        let mut brackets = vec![(f32::NEG_INFINITY, t[0]), (t[3], f32::INFINITY)];
+        brackets.extend((0..3).map(|j| (t[j], t[j + 1])));
+        brackets.push((t[0], t[3]));
+        for bracket in brackets {
+            let (mut p1, mut p2) = (Vec::new(), Vec::new());
+            gather_nucleus_portable(values, &e1, lo, hi, bracket, &mut p1);
+            unsafe { (b.gather_nucleus)(values, &e1, lo, hi, bracket, &mut p2) };
+            let pair_bits = |p: &[(f32, f32)]| {
+                p.iter()
+                    .map(|(k, w)| (k.to_bits(), w.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(pair_bits(&p1), pair_bits(&p2), "gather {bracket:?} {what}");
+        }
     }
 
     #[test]
@@ -1028,6 +1116,22 @@ mod tests {
             let block = [16usize, 100, 512, 4096][rng.below(4)];
             for b in &backends {
                 check_backend(b, &values, support, m, &t, &tg, gap, block);
+            }
+            // the validation pass also meets what it rejects: NaN and +inf
+            let mut invalid = values.clone();
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(n);
+                invalid[i] = [f32::NAN, f32::INFINITY, -f32::NAN][rng.below(3)];
+            }
+            let want = max_and_invalid_portable(&invalid);
+            for b in &backends {
+                let got = unsafe { (b.max_and_invalid)(&invalid) };
+                assert_eq!(
+                    (want.0.to_bits(), want.1),
+                    (got.0.to_bits(), got.1),
+                    "{}",
+                    b.name
+                );
             }
         }
     }

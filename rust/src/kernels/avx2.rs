@@ -9,7 +9,10 @@
 
 use std::arch::x86_64::*;
 
-use super::{block_tail_exp, block_tail_weights, exp_weights_tail, mass_tail, LANES};
+use super::{
+    block_tail_exp, block_tail_weights, exp_weights_tail, fold_max_and_invalid, mass_tail,
+    max_and_invalid_tail, nucleus_interval, LANES,
+};
 
 /// Lanes per 256-bit register.
 const HALF: usize = 8;
@@ -380,4 +383,74 @@ pub unsafe fn block_sums_exp_in(
         total += s;
     }
     (total, count + count_lanes(counts))
+}
+
+/// [`super::max_and_invalid`]: `vmaxps(v, max)` is `if v > max { v } else { max }` exactly
+/// (the second operand where either is NaN or both are zeros), and `!(v < inf)` is the unordered
+/// not-less-than compare.
+///
+/// # Safety
+/// The CPU must support AVX2 ([`available`]).
+#[target_feature(enable = "avx2")]
+pub unsafe fn max_and_invalid(row: &[f32]) -> (f32, bool) {
+    let done = row.len() / LANES * LANES;
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let mut max = [_mm256_set1_ps(f32::NEG_INFINITY); 2];
+    let mut bad = [_mm256_setzero_ps(); 2];
+    for i in (0..done).step_by(LANES) {
+        // SAFETY: i + 16 <= done <= row.len()
+        let v = unsafe { load16(row.as_ptr().add(i)) };
+        for h in 0..2 {
+            max[h] = _mm256_max_ps(v[h], max[h]);
+            bad[h] = _mm256_or_ps(bad[h], _mm256_cmp_ps::<_CMP_NLT_UQ>(v[h], inf));
+        }
+    }
+    let mut max = lanes(max[0], max[1]);
+    let bits = _mm256_movemask_ps(bad[0]) | _mm256_movemask_ps(bad[1]) << HALF;
+    let mut flags = std::array::from_fn(|l| bits >> l & 1 == 1);
+    max_and_invalid_tail(&row[done..], &mut max[0], &mut flags[0]);
+    fold_max_and_invalid(&max, &flags)
+}
+
+/// [`super::gather_nucleus`]: the bracket test as two compares ([`nucleus_interval`]), then
+/// the set bits of the mask, in index order.
+///
+/// # Safety
+/// The CPU must support AVX2 ([`available`]); `e.len() >= values.len()`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn gather_nucleus(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    bracket: (f32, f32),
+    out: &mut Vec<(f32, f32)>,
+) {
+    assert!(e.len() >= values.len());
+    out.clear();
+    let (lower, upper) = nucleus_interval(lo, hi, bracket);
+    let (vlower, vupper) = (_mm256_set1_ps(lower), _mm256_set1_ps(upper));
+    let done = values.len() / LANES * LANES;
+    for i in (0..done).step_by(LANES) {
+        // SAFETY: i + 16 <= done <= values.len()
+        let v = unsafe { load16(values.as_ptr().add(i)) };
+        let hit = v.map(|v| {
+            _mm256_movemask_ps(_mm256_and_ps(
+                _mm256_cmp_ps::<_CMP_GE_OQ>(v, vlower),
+                _mm256_cmp_ps::<_CMP_LE_OQ>(v, vupper),
+            ))
+        });
+        let mut hit = (hit[0] | hit[1] << HALF) as u32;
+        while hit != 0 {
+            let j = i + hit.trailing_zeros() as usize;
+            out.push((-values[j], e[j]));
+            hit &= hit - 1;
+        }
+    }
+    for j in done..values.len() {
+        let v = values[j];
+        if v >= lower && v <= upper {
+            out.push((-v, e[j]));
+        }
+    }
 }
