@@ -1,16 +1,22 @@
 //! Passes over one row of logits. These are the hot loops of the crate: each works on a contiguous
 //! `f32` slice with 16 independent lane accumulators, so that LLVM vectorises it (a single running
-//! value would force sequential float adds), and is compiled twice by `multiversion`: for the
-//! baseline target and for AVX2, chosen at run time. The hottest passes also have AVX-512
-//! intrinsics versions (`avx512`), bit-identical to these: LLVM's generic tuning keeps
-//! auto-vectorised code at 256 bits even where AVX-512 is enabled. No `mul_add` anywhere: a fused multiply-add
-//! would round differently on machines without FMA, and results must not depend on the machine.
+//! value would force sequential float adds), and is compiled twice (`simd::multiversion!`): for the
+//! baseline target and for AVX2, chosen at run time. The hottest passes (the exponential, the
+//! bracketing masses, the block sums) also have intrinsics versions, `avx512` (LLVM's generic
+//! tuning keeps auto-vectorised code at 256 bits even where AVX-512 is enabled) and `avx2` (where
+//! LLVM leaves some of these loops scalar or poorly scheduled), bit-identical to these. The
+//! dispatch takes AVX-512, else AVX2, else the portable code, capped by `TRADEOFF_SIMD`
+//! ([`crate::simd`]: `avx2` or `portable` run the narrower paths on any machine, to measure and
+//! test them). No `mul_add` anywhere: a fused multiply-add would round differently on machines
+//! without FMA, and results must not depend on the machine.
 //!
 //! "In the support" means `lo <= v && v <= hi`; the support's `lo` is never below `f32::MIN`, so
 //! `-inf` entries are never in it.
 
-use multiversion::multiversion;
+use crate::simd;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -125,24 +131,24 @@ fn block_tail_exp(values: &[f32], lo: f32, hi: f32, max: f32, acc: &mut f32) -> 
 }
 
 /// Max over the whole row and whether any entry is NaN or `+inf` (`!(v < inf)`).
-#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
-#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
-    let mut max = [f32::NEG_INFINITY; LANES];
-    let mut bad = [false; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            max[l] = if v > max[l] { v } else { max[l] };
-            bad[l] |= !(v < f32::INFINITY);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present
+            return unsafe { avx512::max_and_invalid(row) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present
+            return unsafe { avx2::max_and_invalid(row) };
         }
     }
-    for &v in rest {
-        max[0] = if v > max[0] { v } else { max[0] };
-        bad[0] |= !(v < f32::INFINITY);
-    }
+    max_and_invalid_portable(row)
+}
+
+/// The lanes' maxima and flags of [`max_and_invalid`] folded as the portable code folds them.
+#[inline(always)]
+fn fold_max_and_invalid(max: &[f32; LANES], bad: &[bool; LANES]) -> (f32, bool) {
     let m = max
         .iter()
         .copied()
@@ -150,194 +156,239 @@ pub fn max_and_invalid(row: &[f32]) -> (f32, bool) {
     (m, bad.iter().any(|&b| b))
 }
 
-/// Max and count of the entries in the support.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn max_count_in(values: &[f32], lo: f32, hi: f32) -> (f32, usize) {
-    let mut max = [f32::NEG_INFINITY; LANES];
-    let mut count = [0u32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
+/// [`max_and_invalid`]'s scalar tail, into lane 0.
+#[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
+fn max_and_invalid_tail(rest: &[f32], max: &mut f32, bad: &mut bool) {
+    for &v in rest {
+        *max = if v > *max { v } else { *max };
+        *bad |= !(v < f32::INFINITY);
+    }
+}
+
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`max_and_invalid`].
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(v < inf)` is true exactly for NaN and +inf
+    fn max_and_invalid_portable(row: &[f32]) -> (f32, bool) {
+        let mut max = [f32::NEG_INFINITY; LANES];
+        let mut bad = [false; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for l in 0..LANES {
+                let v = chunk[l];
+                max[l] = if v > max[l] { v } else { max[l] };
+                bad[l] |= !(v < f32::INFINITY);
+            }
+        }
+        max_and_invalid_tail(rest, &mut max[0], &mut bad[0]);
+        fold_max_and_invalid(&max, &bad)
+    }
+);
+
+simd::multiversion!(
+    /// Max and count of the entries in the support.
+    pub fn max_count_in(values: &[f32], lo: f32, hi: f32) -> (f32, usize) {
+        let mut max = [f32::NEG_INFINITY; LANES];
+        let mut count = [0u32; LANES];
+        let chunks = values.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for l in 0..LANES {
+                let v = chunk[l];
+                let keep = in_support(v, lo, hi);
+                max[l] = if keep && v > max[l] { v } else { max[l] };
+                count[l] += keep as u32;
+            }
+        }
+        for &v in rest {
             let keep = in_support(v, lo, hi);
-            max[l] = if keep && v > max[l] { v } else { max[l] };
-            count[l] += keep as u32;
+            max[0] = if keep && v > max[0] { v } else { max[0] };
+            count[0] += keep as u32;
         }
+        let m = max
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+        (m, count.iter().map(|&c| c as usize).sum())
     }
-    for &v in rest {
-        let keep = in_support(v, lo, hi);
-        max[0] = if keep && v > max[0] { v } else { max[0] };
-        count[0] += keep as u32;
-    }
-    let m = max
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-    (m, count.iter().map(|&c| c as usize).sum())
-}
+);
 
-/// `sum exp(v - max)` over the support.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn sum_exp_in(values: &[f32], lo: f32, hi: f32, max: f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let e = exp_nonpositive(v - max);
-            acc[l] += if in_support(v, lo, hi) { e } else { 0.0 };
-        }
-    }
-    for &v in rest {
-        let e = exp_nonpositive(v - max);
-        acc[0] += if in_support(v, lo, hi) { e } else { 0.0 };
-    }
-    acc.iter().sum()
-}
-
-/// Sum over the support (for the mean) in f64.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn sum_in(values: &[f32], lo: f32, hi: f32) -> f64 {
-    let mut acc = [0.0f64; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            acc[l] += if in_support(v, lo, hi) { v as f64 } else { 0.0 };
-        }
-    }
-    for &v in rest {
-        acc[0] += if in_support(v, lo, hi) { v as f64 } else { 0.0 };
-    }
-    acc.iter().sum()
-}
-
-/// `sum (v - mean)^2` over the support in f64 (second pass of a two-pass variance).
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn sum_sq_dev_in(values: &[f32], lo: f32, hi: f32, mean: f64) -> f64 {
-    let mut acc = [0.0f64; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let d = if in_support(v, lo, hi) {
-                v as f64 - mean
-            } else {
-                0.0
-            };
-            acc[l] += d * d;
-        }
-    }
-    for &v in rest {
-        let d = if in_support(v, lo, hi) {
-            v as f64 - mean
-        } else {
-            0.0
-        };
-        acc[0] += d * d;
-    }
-    acc.iter().sum()
-}
-
-/// The portable (baseline / AVX2) [`block_sums_exp_in`].
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn block_sums_exp_in_portable(
-    values: &[f32],
-    lo: f32,
-    hi: f32,
-    max: f32,
-    block: usize,
-    out: &mut Vec<f64>,
-) -> (f64, usize) {
-    out.clear();
-    let mut total = 0.0f64;
-    let mut count = [0u32; LANES];
-    for blk in values.chunks(block) {
+simd::multiversion!(
+    /// `sum exp(v - max)` over the support.
+    pub fn sum_exp_in(values: &[f32], lo: f32, hi: f32, max: f32) -> f32 {
         let mut acc = [0.0f32; LANES];
-        let chunks = blk.chunks_exact(LANES);
+        let chunks = values.chunks_exact(LANES);
         let rest = chunks.remainder();
         for chunk in chunks {
             for l in 0..LANES {
                 let v = chunk[l];
                 let e = exp_nonpositive(v - max);
-                let keep = in_support(v, lo, hi);
-                acc[l] += if keep { e } else { 0.0 };
-                count[l] += keep as u32;
+                acc[l] += if in_support(v, lo, hi) { e } else { 0.0 };
             }
         }
-        count[0] += block_tail_exp(rest, lo, hi, max, &mut acc[0]) as u32;
-        let s: f64 = acc.iter().map(|&a| a as f64).sum();
-        out.push(s);
-        total += s;
+        for &v in rest {
+            let e = exp_nonpositive(v - max);
+            acc[0] += if in_support(v, lo, hi) { e } else { 0.0 };
+        }
+        acc.iter().sum()
     }
-    (total, count.iter().map(|&c| c as usize).sum())
-}
+);
 
-/// `out[i] = values[i]` in the support, `-inf` outside.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn write_masked(values: &[f32], lo: f32, hi: f32, out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(values) {
-        *o = if in_support(v, lo, hi) {
-            v
-        } else {
-            f32::NEG_INFINITY
-        };
+simd::multiversion!(
+    /// Sum over the support (for the mean) in f64.
+    pub fn sum_in(values: &[f32], lo: f32, hi: f32) -> f64 {
+        let mut acc = [0.0f64; LANES];
+        let chunks = values.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for l in 0..LANES {
+                let v = chunk[l];
+                acc[l] += if in_support(v, lo, hi) { v as f64 } else { 0.0 };
+            }
+        }
+        for &v in rest {
+            acc[0] += if in_support(v, lo, hi) { v as f64 } else { 0.0 };
+        }
+        acc.iter().sum()
     }
-}
+);
 
-/// `out[i] = (values[i] - max) - log_sum` in the support, `-inf` outside: `log_softmax` as torch
-/// computes it.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn write_log_probs(values: &[f32], lo: f32, hi: f32, max: f32, log_sum: f32, out: &mut [f32]) {
-    for (o, &v) in out.iter_mut().zip(values) {
-        *o = if in_support(v, lo, hi) {
-            (v - max) - log_sum
-        } else {
-            f32::NEG_INFINITY
-        };
+simd::multiversion!(
+    /// `sum (v - mean)^2` over the support in f64 (second pass of a two-pass variance).
+    pub fn sum_sq_dev_in(values: &[f32], lo: f32, hi: f32, mean: f64) -> f64 {
+        let mut acc = [0.0f64; LANES];
+        let chunks = values.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for l in 0..LANES {
+                let v = chunk[l];
+                let d = if in_support(v, lo, hi) {
+                    v as f64 - mean
+                } else {
+                    0.0
+                };
+                acc[l] += d * d;
+            }
+        }
+        for &v in rest {
+            let d = if in_support(v, lo, hi) {
+                v as f64 - mean
+            } else {
+                0.0
+            };
+            acc[0] += d * d;
+        }
+        acc.iter().sum()
     }
-}
+);
 
-/// `out[i] = values[i] / t` in the support and `-inf` outside (temperature, as torch divides);
-/// returns the max of the results and whether any overflowed to `+inf`.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn write_divided(values: &[f32], lo: f32, hi: f32, t: f32, out: &mut [f32]) -> (f32, bool) {
-    let mut max = [f32::NEG_INFINITY; LANES];
-    let mut overflow = [false; LANES];
-    let done = values.len() / LANES * LANES;
-    for (vc, oc) in values.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
-        for l in 0..LANES {
-            let v = vc[l];
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`block_sums_exp_in`].
+    fn block_sums_exp_in_portable(
+        values: &[f32],
+        lo: f32,
+        hi: f32,
+        max: f32,
+        block: usize,
+        out: &mut Vec<f64>,
+    ) -> (f64, usize) {
+        out.clear();
+        let mut total = 0.0f64;
+        let mut count = [0u32; LANES];
+        for blk in values.chunks(block) {
+            let mut acc = [0.0f32; LANES];
+            let chunks = blk.chunks_exact(LANES);
+            let rest = chunks.remainder();
+            for chunk in chunks {
+                for l in 0..LANES {
+                    let v = chunk[l];
+                    let e = exp_nonpositive(v - max);
+                    let keep = in_support(v, lo, hi);
+                    acc[l] += if keep { e } else { 0.0 };
+                    count[l] += keep as u32;
+                }
+            }
+            count[0] += block_tail_exp(rest, lo, hi, max, &mut acc[0]) as u32;
+            let s: f64 = acc.iter().map(|&a| a as f64).sum();
+            out.push(s);
+            total += s;
+        }
+        (total, count.iter().map(|&c| c as usize).sum())
+    }
+);
+
+simd::multiversion!(
+    /// `out[i] = values[i]` in the support, `-inf` outside.
+    pub fn write_masked(values: &[f32], lo: f32, hi: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = if in_support(v, lo, hi) {
+                v
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+    }
+);
+
+simd::multiversion!(
+    /// `out[i] = (values[i] - max) - log_sum` in the support, `-inf` outside: `log_softmax` as torch
+    /// computes it.
+    pub fn write_log_probs(
+        values: &[f32],
+        lo: f32,
+        hi: f32,
+        max: f32,
+        log_sum: f32,
+        out: &mut [f32],
+    ) {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = if in_support(v, lo, hi) {
+                (v - max) - log_sum
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+    }
+);
+
+simd::multiversion!(
+    /// `out[i] = values[i] / t` in the support and `-inf` outside (temperature, as torch divides);
+    /// returns the max of the results and whether any overflowed to `+inf`.
+    pub fn write_divided(values: &[f32], lo: f32, hi: f32, t: f32, out: &mut [f32]) -> (f32, bool) {
+        let mut max = [f32::NEG_INFINITY; LANES];
+        let mut overflow = [false; LANES];
+        let done = values.len() / LANES * LANES;
+        for (vc, oc) in values.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
+            for l in 0..LANES {
+                let v = vc[l];
+                let q = if in_support(v, lo, hi) {
+                    v / t
+                } else {
+                    f32::NEG_INFINITY
+                };
+                oc[l] = q;
+                max[l] = if q > max[l] { q } else { max[l] };
+                overflow[l] |= q == f32::INFINITY;
+            }
+        }
+        for (&v, o) in values[done..].iter().zip(&mut out[done..]) {
             let q = if in_support(v, lo, hi) {
                 v / t
             } else {
                 f32::NEG_INFINITY
             };
-            oc[l] = q;
-            max[l] = if q > max[l] { q } else { max[l] };
-            overflow[l] |= q == f32::INFINITY;
+            *o = q;
+            max[0] = if q > max[0] { q } else { max[0] };
+            overflow[0] |= q == f32::INFINITY;
         }
+        let m = max
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+        (m, overflow.iter().any(|&b| b))
     }
-    for (&v, o) in values[done..].iter().zip(&mut out[done..]) {
-        let q = if in_support(v, lo, hi) {
-            v / t
-        } else {
-            f32::NEG_INFINITY
-        };
-        *o = q;
-        max[0] = if q > max[0] { q } else { max[0] };
-        overflow[0] |= q == f32::INFINITY;
-    }
-    let m = max
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-    (m, overflow.iter().any(|&b| b))
-}
+);
 
 /// [`write_divided`] in place (a second temperature in a chain; rare, so it copies).
 pub fn divide_in_place(values: &mut [f32], lo: f32, hi: f32, t: f32) -> (f32, bool) {
@@ -377,65 +428,67 @@ impl CutKey {
     }
 }
 
-/// The portable (baseline / AVX2) [`exp_weights_in`].
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn exp_weights_in_portable(
-    values: &[f32],
-    lo: f32,
-    hi: f32,
-    max: f32,
-    e: &mut [f32],
-) -> (f32, f32) {
-    let mut acc = [0.0f32; LANES];
-    let mut acc_x = [0.0f32; LANES];
-    let done = values.len() / LANES * LANES;
-    for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact_mut(LANES)) {
-        for l in 0..LANES {
-            let v = vc[l];
-            let keep = in_support(v, lo, hi);
-            let x = if keep { v - max } else { 0.0 };
-            let w = if keep { exp_nonpositive(x) } else { 0.0 };
-            ec[l] = w;
-            acc[l] += w;
-            acc_x[l] += w * x;
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`exp_weights_in`].
+    fn exp_weights_in_portable(
+        values: &[f32],
+        lo: f32,
+        hi: f32,
+        max: f32,
+        e: &mut [f32],
+    ) -> (f32, f32) {
+        let mut acc = [0.0f32; LANES];
+        let mut acc_x = [0.0f32; LANES];
+        let done = values.len() / LANES * LANES;
+        for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact_mut(LANES)) {
+            for l in 0..LANES {
+                let v = vc[l];
+                let keep = in_support(v, lo, hi);
+                let x = if keep { v - max } else { 0.0 };
+                let w = if keep { exp_nonpositive(x) } else { 0.0 };
+                ec[l] = w;
+                acc[l] += w;
+                acc_x[l] += w * x;
+            }
         }
+        exp_weights_tail(
+            &values[done..],
+            &mut e[done..],
+            lo,
+            hi,
+            max,
+            &mut acc[0],
+            &mut acc_x[0],
+        );
+        (acc.iter().sum(), acc_x.iter().sum())
     }
-    exp_weights_tail(
-        &values[done..],
-        &mut e[done..],
-        lo,
-        hi,
-        max,
-        &mut acc[0],
-        &mut acc_x[0],
-    );
-    (acc.iter().sum(), acc_x.iter().sum())
-}
+);
 
-/// `(sum w, sum w * (v - max))` over the support, for the entropy from precomputed weights.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn weight_moments_in(values: &[f32], e: &[f32], lo: f32, hi: f32, max: f32) -> (f32, f32) {
-    let mut acc = [0.0f32; LANES];
-    let mut acc_x = [0.0f32; LANES];
-    for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            let v = vc[l];
-            let keep = in_support(v, lo, hi);
-            let w = if keep { ec[l] } else { 0.0 };
-            let x = if keep { v - max } else { 0.0 };
-            acc[l] += w;
-            acc_x[l] += w * x;
+simd::multiversion!(
+    /// `(sum w, sum w * (v - max))` over the support, for the entropy from precomputed weights.
+    pub fn weight_moments_in(values: &[f32], e: &[f32], lo: f32, hi: f32, max: f32) -> (f32, f32) {
+        let mut acc = [0.0f32; LANES];
+        let mut acc_x = [0.0f32; LANES];
+        for (vc, ec) in values.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
+            for l in 0..LANES {
+                let v = vc[l];
+                let keep = in_support(v, lo, hi);
+                let w = if keep { ec[l] } else { 0.0 };
+                let x = if keep { v - max } else { 0.0 };
+                acc[l] += w;
+                acc_x[l] += w * x;
+            }
         }
-    }
-    let done = values.len() / LANES * LANES;
-    for (&v, &w) in values[done..].iter().zip(&e[done..]) {
-        if in_support(v, lo, hi) {
-            acc[0] += w;
-            acc_x[0] += w * (v - max);
+        let done = values.len() / LANES * LANES;
+        for (&v, &w) in values[done..].iter().zip(&e[done..]) {
+            if in_support(v, lo, hi) {
+                acc[0] += w;
+                acc_x[0] += w * (v - max);
+            }
         }
+        (acc.iter().sum(), acc_x.iter().sum())
     }
-    (acc.iter().sum(), acc_x.iter().sum())
-}
+);
 
 /// For each threshold `t[j]`: the weight of the support tokens whose key is `<= t[j]`. Four
 /// thresholds per pass narrow a bracket around a weighted cut; the accumulators fit in registers
@@ -472,33 +525,35 @@ fn mass_at_or_below(
     [sum(&m0), sum(&m1), sum(&m2), sum(&m3)]
 }
 
-/// The portable (baseline / AVX2) [`nucleus_mass_at_or_below`].
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn nucleus_mass_at_or_below_portable(
-    values: &[f32],
-    e: &[f32],
-    lo: f32,
-    hi: f32,
-    t: &[f32; 4],
-) -> [f64; 4] {
-    mass_at_or_below(values, e, lo, hi, t, |v| -v)
-}
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`nucleus_mass_at_or_below`].
+    fn nucleus_mass_at_or_below_portable(
+        values: &[f32],
+        e: &[f32],
+        lo: f32,
+        hi: f32,
+        t: &[f32; 4],
+    ) -> [f64; 4] {
+        mass_at_or_below(values, e, lo, hi, t, |v| -v)
+    }
+);
 
-/// The portable (baseline / AVX2) [`typical_mass_at_or_below`].
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn typical_mass_at_or_below_portable(
-    values: &[f32],
-    e: &[f32],
-    lo: f32,
-    hi: f32,
-    t: &[f32; 4],
-    gap: (f32, f32, f32),
-) -> [f64; 4] {
-    let (max, log_sum, entropy) = gap;
-    mass_at_or_below(values, e, lo, hi, t, |v| {
-        typical_gap(v, max, log_sum, entropy)
-    })
-}
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`typical_mass_at_or_below`].
+    fn typical_mass_at_or_below_portable(
+        values: &[f32],
+        e: &[f32],
+        lo: f32,
+        hi: f32,
+        t: &[f32; 4],
+        gap: (f32, f32, f32),
+    ) -> [f64; 4] {
+        let (max, log_sum, entropy) = gap;
+        mass_at_or_below(values, e, lo, hi, t, |v| {
+            typical_gap(v, max, log_sum, entropy)
+        })
+    }
+);
 
 /// Append `(key, weight)` for the support tokens with `k_lo < key <= k_hi` to `out` (cleared
 /// first). Chunks are tested with vector compares first: most hold no such token.
@@ -536,7 +591,6 @@ fn gather_bracket(
 }
 
 /// [`gather_bracket`] for top-p's key (`-v`).
-#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn gather_nucleus(
     values: &[f32],
     e: &[f32],
@@ -545,104 +599,141 @@ pub fn gather_nucleus(
     bracket: (f32, f32),
     out: &mut Vec<(f32, f32)>,
 ) {
-    gather_bracket(values, e, lo, hi, bracket, |v| -v, out)
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present; the kernel checks the lengths
+            return unsafe { avx512::gather_nucleus(values, e, lo, hi, bracket, out) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::gather_nucleus(values, e, lo, hi, bracket, out) };
+        }
+    }
+    gather_nucleus_portable(values, e, lo, hi, bracket, out)
 }
 
-/// [`gather_bracket`] for typical's gap.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn gather_typical(
-    values: &[f32],
-    e: &[f32],
-    lo: f32,
-    hi: f32,
-    bracket: (f32, f32),
-    gap: (f32, f32, f32),
-    out: &mut Vec<(f32, f32)>,
-) {
-    let (max, log_sum, entropy) = gap;
-    gather_bracket(
-        values,
-        e,
-        lo,
-        hi,
-        bracket,
-        |v| typical_gap(v, max, log_sum, entropy),
-        out,
-    )
+/// [`gather_nucleus`]'s test as one closed interval of values: a support token has
+/// `k_lo < -v <= k_hi` exactly when `lower <= v <= upper` (negation is exact, and `v < c` is
+/// `v <= c.next_down()` for a non-NaN `v`). For the intrinsics versions: two compares a register.
+#[inline(always)]
+fn nucleus_interval(lo: f32, hi: f32, (k_lo, k_hi): (f32, f32)) -> (f32, f32) {
+    (lo.max(-k_hi), hi.min((-k_lo).next_down()))
 }
 
-/// For each threshold: the number of support tokens `>= t[j]`.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn count_at_least(values: &[f32], lo: f32, hi: f32, t: &[f32; 4]) -> [u32; 4] {
-    let mut c = [[0u32; LANES]; 4];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            let keep = in_support(v, lo, hi);
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`gather_nucleus`].
+    fn gather_nucleus_portable(
+        values: &[f32],
+        e: &[f32],
+        lo: f32,
+        hi: f32,
+        bracket: (f32, f32),
+        out: &mut Vec<(f32, f32)>,
+    ) {
+        gather_bracket(values, e, lo, hi, bracket, |v| -v, out)
+    }
+);
+
+simd::multiversion!(
+    /// [`gather_bracket`] for typical's gap.
+    pub fn gather_typical(
+        values: &[f32],
+        e: &[f32],
+        lo: f32,
+        hi: f32,
+        bracket: (f32, f32),
+        gap: (f32, f32, f32),
+        out: &mut Vec<(f32, f32)>,
+    ) {
+        let (max, log_sum, entropy) = gap;
+        gather_bracket(
+            values,
+            e,
+            lo,
+            hi,
+            bracket,
+            |v| typical_gap(v, max, log_sum, entropy),
+            out,
+        )
+    }
+);
+
+simd::multiversion!(
+    /// For each threshold: the number of support tokens `>= t[j]`.
+    pub fn count_at_least(values: &[f32], lo: f32, hi: f32, t: &[f32; 4]) -> [u32; 4] {
+        let mut c = [[0u32; LANES]; 4];
+        let chunks = values.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for l in 0..LANES {
+                let v = chunk[l];
+                let keep = in_support(v, lo, hi);
+                for j in 0..4 {
+                    c[j][l] += (keep & (v >= t[j])) as u32;
+                }
+            }
+        }
+        for &v in rest {
             for j in 0..4 {
-                c[j][l] += (keep & (v >= t[j])) as u32;
+                c[j][0] += (in_support(v, lo, hi) & (v >= t[j])) as u32;
             }
         }
+        c.map(|lanes| lanes.iter().sum())
     }
-    for &v in rest {
-        for j in 0..4 {
-            c[j][0] += (in_support(v, lo, hi) & (v >= t[j])) as u32;
-        }
-    }
-    c.map(|lanes| lanes.iter().sum())
-}
+);
 
-/// The support values `>= floor` (and `<= hi`), appended to `out` (cleared first); chunks without
-/// one are skipped after a vector compare.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn gather_at_least(values: &[f32], floor: f32, hi: f32, out: &mut Vec<f32>) {
-    out.clear();
-    for chunk in values.chunks(LANES) {
-        let any = chunk.len() < LANES || {
-            let mut flags = [false; LANES];
-            for l in 0..LANES {
-                flags[l] = in_support(chunk[l], floor, hi);
+simd::multiversion!(
+    /// The support values `>= floor` (and `<= hi`), appended to `out` (cleared first); chunks without
+    /// one are skipped after a vector compare.
+    pub fn gather_at_least(values: &[f32], floor: f32, hi: f32, out: &mut Vec<f32>) {
+        out.clear();
+        for chunk in values.chunks(LANES) {
+            let any = chunk.len() < LANES || {
+                let mut flags = [false; LANES];
+                for l in 0..LANES {
+                    flags[l] = in_support(chunk[l], floor, hi);
+                }
+                flags.iter().fold(false, |a, &f| a | f)
+            };
+            if any {
+                out.extend(chunk.iter().copied().filter(|&v| in_support(v, floor, hi)));
             }
-            flags.iter().fold(false, |a, &f| a | f)
-        };
-        if any {
-            out.extend(chunk.iter().copied().filter(|&v| in_support(v, floor, hi)));
         }
     }
-}
+);
 
-/// The portable (baseline / AVX2) [`block_sums_weights_in`].
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn block_sums_weights_in_portable(
-    values: &[f32],
-    e: &[f32],
-    lo: f32,
-    hi: f32,
-    block: usize,
-    out: &mut Vec<f64>,
-) -> (f64, usize) {
-    out.clear();
-    let mut total = 0.0f64;
-    let mut count = [0u32; LANES];
-    for (vb, eb) in values.chunks(block).zip(e.chunks(block)) {
-        let mut acc = [0.0f32; LANES];
-        for (vc, ec) in vb.chunks_exact(LANES).zip(eb.chunks_exact(LANES)) {
-            for l in 0..LANES {
-                let keep = in_support(vc[l], lo, hi);
-                acc[l] += if keep { ec[l] } else { 0.0 };
-                count[l] += keep as u32;
+simd::multiversion!(
+    /// The portable (baseline / AVX2) [`block_sums_weights_in`].
+    fn block_sums_weights_in_portable(
+        values: &[f32],
+        e: &[f32],
+        lo: f32,
+        hi: f32,
+        block: usize,
+        out: &mut Vec<f64>,
+    ) -> (f64, usize) {
+        out.clear();
+        let mut total = 0.0f64;
+        let mut count = [0u32; LANES];
+        for (vb, eb) in values.chunks(block).zip(e.chunks(block)) {
+            let mut acc = [0.0f32; LANES];
+            for (vc, ec) in vb.chunks_exact(LANES).zip(eb.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    let keep = in_support(vc[l], lo, hi);
+                    acc[l] += if keep { ec[l] } else { 0.0 };
+                    count[l] += keep as u32;
+                }
             }
+            let done = vb.len() / LANES * LANES;
+            count[0] += block_tail_weights(&vb[done..], &eb[done..], lo, hi, &mut acc[0]) as u32;
+            let s: f64 = acc.iter().map(|&a| a as f64).sum();
+            out.push(s);
+            total += s;
         }
-        let done = vb.len() / LANES * LANES;
-        count[0] += block_tail_weights(&vb[done..], &eb[done..], lo, hi, &mut acc[0]) as u32;
-        let s: f64 = acc.iter().map(|&a| a as f64).sum();
-        out.push(s);
-        total += s;
+        (total, count.iter().map(|&c| c as usize).sum())
     }
-    (total, count.iter().map(|&c| c as usize).sum())
-}
+);
 
 /// Sums of `exp(v - max)` over the support in consecutive blocks of `block` entries, appended to
 /// `out` (cleared first) as f64; returns their total and the support's size. Sampling finds its
@@ -656,9 +747,15 @@ pub fn block_sums_exp_in(
     out: &mut Vec<f64>,
 ) -> (f64, usize) {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present
-        return unsafe { avx512::block_sums_exp_in(values, lo, hi, max, block, out) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present
+            return unsafe { avx512::block_sums_exp_in(values, lo, hi, max, block, out) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present
+            return unsafe { avx2::block_sums_exp_in(values, lo, hi, max, block, out) };
+        }
     }
     block_sums_exp_in_portable(values, lo, hi, max, block, out)
 }
@@ -668,9 +765,15 @@ pub fn block_sums_exp_in(
 /// search, the other adaptors and the sampler without another exponential.
 pub fn exp_weights_in(values: &[f32], lo: f32, hi: f32, max: f32, e: &mut [f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present; the kernel checks the lengths
-        return unsafe { avx512::exp_weights_in(values, lo, hi, max, e) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present; the kernel checks the lengths
+            return unsafe { avx512::exp_weights_in(values, lo, hi, max, e) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::exp_weights_in(values, lo, hi, max, e) };
+        }
     }
     exp_weights_in_portable(values, lo, hi, max, e)
 }
@@ -684,9 +787,15 @@ pub fn nucleus_mass_at_or_below(
     t: &[f32; 4],
 ) -> [f64; 4] {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present; the kernel checks the lengths
-        return unsafe { avx512::nucleus_mass_at_or_below(values, e, lo, hi, t) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present; the kernel checks the lengths
+            return unsafe { avx512::nucleus_mass_at_or_below(values, e, lo, hi, t) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::nucleus_mass_at_or_below(values, e, lo, hi, t) };
+        }
     }
     nucleus_mass_at_or_below_portable(values, e, lo, hi, t)
 }
@@ -701,9 +810,15 @@ pub fn typical_mass_at_or_below(
     gap: (f32, f32, f32),
 ) -> [f64; 4] {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present; the kernel checks the lengths
-        return unsafe { avx512::typical_mass_at_or_below(values, e, lo, hi, t, gap) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present; the kernel checks the lengths
+            return unsafe { avx512::typical_mass_at_or_below(values, e, lo, hi, t, gap) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::typical_mass_at_or_below(values, e, lo, hi, t, gap) };
+        }
     }
     typical_mass_at_or_below_portable(values, e, lo, hi, t, gap)
 }
@@ -718,9 +833,15 @@ pub fn block_sums_weights_in(
     out: &mut Vec<f64>,
 ) -> (f64, usize) {
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        // SAFETY: AVX-512F is present; the kernel checks the lengths
-        return unsafe { avx512::block_sums_weights_in(values, e, lo, hi, block, out) };
+    {
+        if avx512::available() {
+            // SAFETY: AVX-512F is present; the kernel checks the lengths
+            return unsafe { avx512::block_sums_weights_in(values, e, lo, hi, block, out) };
+        }
+        if avx2::available() {
+            // SAFETY: AVX2 is present; the kernel checks the lengths
+            return unsafe { avx2::block_sums_weights_in(values, e, lo, hi, block, out) };
+        }
     }
     block_sums_weights_in_portable(values, e, lo, hi, block, out)
 }
@@ -777,12 +898,144 @@ mod tests {
         assert!((total - want).abs() / want < 1e-5);
     }
 
+    /// One set of intrinsics kernels, as function pointers.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::type_complexity)]
+    struct Backend {
+        name: &'static str,
+        exp_weights_in: unsafe fn(&[f32], f32, f32, f32, &mut [f32]) -> (f32, f32),
+        nucleus: unsafe fn(&[f32], &[f32], f32, f32, &[f32; 4]) -> [f64; 4],
+        typical: unsafe fn(&[f32], &[f32], f32, f32, &[f32; 4], (f32, f32, f32)) -> [f64; 4],
+        block_weights: unsafe fn(&[f32], &[f32], f32, f32, usize, &mut Vec<f64>) -> (f64, usize),
+        block_exp: unsafe fn(&[f32], f32, f32, f32, usize, &mut Vec<f64>) -> (f64, usize),
+        max_and_invalid: unsafe fn(&[f32]) -> (f32, bool),
+        gather_nucleus: unsafe fn(&[f32], &[f32], f32, f32, (f32, f32), &mut Vec<(f32, f32)>),
+    }
+
+    /// The intrinsics kernels this CPU runs, whatever `TRADEOFF_SIMD` says (so that a test run
+    /// with `TRADEOFF_SIMD=avx2` still checks the AVX-512 ones).
+    #[cfg(target_arch = "x86_64")]
+    fn backends() -> Vec<Backend> {
+        let mut all = Vec::new();
+        if is_x86_feature_detected!("avx512f") {
+            all.push(Backend {
+                name: "avx512",
+                exp_weights_in: avx512::exp_weights_in,
+                nucleus: avx512::nucleus_mass_at_or_below,
+                typical: avx512::typical_mass_at_or_below,
+                block_weights: avx512::block_sums_weights_in,
+                block_exp: avx512::block_sums_exp_in,
+                max_and_invalid: avx512::max_and_invalid,
+                gather_nucleus: avx512::gather_nucleus,
+            });
+        }
+        if is_x86_feature_detected!("avx2") {
+            all.push(Backend {
+                name: "avx2",
+                exp_weights_in: avx2::exp_weights_in,
+                nucleus: avx2::nucleus_mass_at_or_below,
+                typical: avx2::typical_mass_at_or_below,
+                block_weights: avx2::block_sums_weights_in,
+                block_exp: avx2::block_sums_exp_in,
+                max_and_invalid: avx2::max_and_invalid,
+                gather_nucleus: avx2::gather_nucleus,
+            });
+        }
+        all
+    }
+
+    /// Every kernel of `b` against its portable twin on one row and support, bit for bit: the
+    /// weights and sums, the masses at the thresholds `t` (top-p's keys) and `tg` (typical's
+    /// gaps, from `gap`), and the block sums at `block`.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    fn check_backend(
+        b: &Backend,
+        values: &[f32],
+        (lo, hi): (f32, f32),
+        m: f32,
+        t: &[f32; 4],
+        tg: &[f32; 4],
+        gap: (f32, f32, f32),
+        block: usize,
+    ) {
+        let n = values.len();
+        let what = format!(
+            "{} n={n} lo={lo} hi={hi} max={m} t={t:?} block={block}",
+            b.name
+        );
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let (mut e1, mut e2) = (vec![0.0; n], vec![0.0; n]);
+        let want = exp_weights_in_portable(values, lo, hi, m, &mut e1);
+        // SAFETY (every call below): `backends` lists only kernels this CPU runs, and the
+        // weights are as long as the values
+        let got = unsafe { (b.exp_weights_in)(values, lo, hi, m, &mut e2) };
+        assert_eq!(
+            (want.0.to_bits(), want.1.to_bits()),
+            (got.0.to_bits(), got.1.to_bits()),
+            "exp_weights_in {what}"
+        );
+        assert_eq!(bits(&e1), bits(&e2), "weights {what}");
+        let want = nucleus_mass_at_or_below_portable(values, &e1, lo, hi, t);
+        let got = unsafe { (b.nucleus)(values, &e1, lo, hi, t) };
+        assert_eq!(
+            want.map(f64::to_bits),
+            got.map(f64::to_bits),
+            "nucleus {what}"
+        );
+        let want = typical_mass_at_or_below_portable(values, &e1, lo, hi, tg, gap);
+        let got = unsafe { (b.typical)(values, &e1, lo, hi, tg, gap) };
+        assert_eq!(
+            want.map(f64::to_bits),
+            got.map(f64::to_bits),
+            "typical {what}"
+        );
+        let (mut o1, mut o2) = (Vec::new(), Vec::new());
+        let want = block_sums_weights_in_portable(values, &e1, lo, hi, block, &mut o1);
+        let got = unsafe { (b.block_weights)(values, &e1, lo, hi, block, &mut o2) };
+        assert_eq!(
+            (want.0.to_bits(), want.1),
+            (got.0.to_bits(), got.1),
+            "blocks {what}"
+        );
+        assert_eq!(o1.len(), o2.len(), "blocks {what}");
+        assert!(o1.iter().zip(&o2).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let want = block_sums_exp_in_portable(values, lo, hi, m, block, &mut o1);
+        let got = unsafe { (b.block_exp)(values, lo, hi, m, block, &mut o2) };
+        assert_eq!(
+            (want.0.to_bits(), want.1),
+            (got.0.to_bits(), got.1),
+            "exp blocks {what}"
+        );
+        assert!(o1.iter().zip(&o2).all(|(x, y)| x.to_bits() == y.to_bits()));
+        let want = max_and_invalid_portable(values);
+        let got = unsafe { (b.max_and_invalid)(values) };
+        assert_eq!(
+            (want.0.to_bits(), want.1),
+            (got.0.to_bits(), got.1),
+            "max {what}"
+        );
+        // brackets between the thresholds, open below or above
+        let mut brackets = vec![(f32::NEG_INFINITY, t[0]), (t[3], f32::INFINITY)];
+        brackets.extend((0..3).map(|j| (t[j], t[j + 1])));
+        brackets.push((t[0], t[3]));
+        for bracket in brackets {
+            let (mut p1, mut p2) = (Vec::new(), Vec::new());
+            gather_nucleus_portable(values, &e1, lo, hi, bracket, &mut p1);
+            unsafe { (b.gather_nucleus)(values, &e1, lo, hi, bracket, &mut p2) };
+            let pair_bits = |p: &[(f32, f32)]| {
+                p.iter()
+                    .map(|(k, w)| (k.to_bits(), w.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(pair_bits(&p1), pair_bits(&p2), "gather {bracket:?} {what}");
+        }
+    }
+
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn avx512_kernels_are_bit_identical_to_the_portable_ones() {
-        if !avx512::available() {
-            return;
-        }
+    fn intrinsics_kernels_are_bit_identical_to_the_portable_ones() {
+        let backends = backends();
         let mut state = 99u64;
         for n in [1usize, 15, 16, 17, 1000, 4099] {
             let values: Vec<f32> = (0..n)
@@ -799,34 +1052,86 @@ mod tests {
                 })
                 .collect();
             let (m, _) = max_count_in(&values, f32::MIN, f32::MAX);
-            for (lo, hi) in [(f32::MIN, f32::MAX), (m - 3.0, m), (-5.0, 7.0)] {
-                let (mut e1, mut e2) = (vec![0.0; n], vec![0.0; n]);
-                let a = exp_weights_in_portable(&values, lo, hi, m, &mut e1);
-                let b = unsafe { avx512::exp_weights_in(&values, lo, hi, m, &mut e2) };
+            let t = [-m + 0.5, -m + 2.0, -m + 9.0, -m + 30.0];
+            let tg = [0.1f32, 1.0, 2.5, 9.0];
+            for support in [(f32::MIN, f32::MAX), (m - 3.0, m), (-5.0, 7.0)] {
+                for b in &backends {
+                    check_backend(b, &values, support, m, &t, &tg, (m, 3.1, 1.7), 512);
+                }
+            }
+        }
+    }
+
+    /// The same on random rows: every shape of `test_util::random_row` (flat, peaked, ties,
+    /// `-inf`), rows wide enough that `exp` underflows to 0 (below -87.3), signed zeros, random
+    /// supports, block sizes and thresholds (some equal to row values, so that ties meet the
+    /// comparisons), and lengths around the 16-lane groups.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn intrinsics_kernels_are_bit_identical_on_random_rows() {
+        use crate::test_util::{random_row, Rng};
+        let backends = backends();
+        let mut rng = Rng::new(20_261_202);
+        for case in 0..300 {
+            let n = match case % 3 {
+                0 => 1 + rng.below(40),
+                1 => 16 * (1 + rng.below(64)) + rng.below(3),
+                _ => 1 + rng.below(5000),
+            };
+            let mut values = random_row(&mut rng, n);
+            let scale = [1.0f32, 10.0, 40.0][rng.below(3)];
+            for v in values.iter_mut() {
+                *v *= scale;
+                if rng.below(50) == 0 {
+                    *v = if rng.below(2) == 0 { 0.0 } else { -0.0 };
+                }
+            }
+            let pick = |rng: &mut Rng| values[rng.below(n)];
+            let (m_all, _) = max_count_in(&values, f32::MIN, f32::MAX);
+            let support = match rng.below(3) {
+                0 => (f32::MIN, f32::MAX),
+                1 => (m_all - 1.0 - 30.0 * rng.uniform() as f32, m_all),
+                _ => {
+                    let (a, b) = (pick(&mut rng).max(f32::MIN), pick(&mut rng).max(f32::MIN));
+                    (a.min(b), a.max(b))
+                }
+            };
+            let (m, count) = max_count_in(&values, support.0, support.1);
+            if count == 0 {
+                continue;
+            }
+            let mut t = [0.0f32; 4];
+            let mut tg = [0.0f32; 4];
+            for j in 0..4 {
+                t[j] = match rng.below(3) {
+                    0 => -pick(&mut rng),
+                    1 => -m + 40.0 * rng.uniform() as f32,
+                    _ => f32::INFINITY,
+                };
+                tg[j] = 10.0 * rng.uniform() as f32;
+            }
+            t.sort_by(f32::total_cmp);
+            tg.sort_by(f32::total_cmp);
+            let gap = (m, 5.0 * rng.uniform() as f32, 4.0 * rng.uniform() as f32);
+            let block = [16usize, 100, 512, 4096][rng.below(4)];
+            for b in &backends {
+                check_backend(b, &values, support, m, &t, &tg, gap, block);
+            }
+            // the validation pass also meets what it rejects: NaN and +inf
+            let mut invalid = values.clone();
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(n);
+                invalid[i] = [f32::NAN, f32::INFINITY, -f32::NAN][rng.below(3)];
+            }
+            let want = max_and_invalid_portable(&invalid);
+            for b in &backends {
+                let got = unsafe { (b.max_and_invalid)(&invalid) };
                 assert_eq!(
-                    (a.0.to_bits(), a.1.to_bits()),
-                    (b.0.to_bits(), b.1.to_bits())
+                    (want.0.to_bits(), want.1),
+                    (got.0.to_bits(), got.1),
+                    "{}",
+                    b.name
                 );
-                assert!(e1.iter().zip(&e2).all(|(x, y)| x.to_bits() == y.to_bits()));
-                let t = [-m + 0.5, -m + 2.0, -m + 9.0, -m + 30.0];
-                let a = nucleus_mass_at_or_below_portable(&values, &e1, lo, hi, &t);
-                let b = unsafe { avx512::nucleus_mass_at_or_below(&values, &e1, lo, hi, &t) };
-                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
-                let gap = (m, 3.1f32, 1.7f32);
-                let tg = [0.1f32, 1.0, 2.5, 9.0];
-                let a = typical_mass_at_or_below_portable(&values, &e1, lo, hi, &tg, gap);
-                let b = unsafe { avx512::typical_mass_at_or_below(&values, &e1, lo, hi, &tg, gap) };
-                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
-                let (mut o1, mut o2) = (Vec::new(), Vec::new());
-                let a = block_sums_weights_in_portable(&values, &e1, lo, hi, 512, &mut o1);
-                let b =
-                    unsafe { avx512::block_sums_weights_in(&values, &e1, lo, hi, 512, &mut o2) };
-                assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1));
-                assert_eq!(o1, o2);
-                let a = block_sums_exp_in_portable(&values, lo, hi, m, 512, &mut o1);
-                let b = unsafe { avx512::block_sums_exp_in(&values, lo, hi, m, 512, &mut o2) };
-                assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1));
-                assert_eq!(o1, o2);
             }
         }
     }

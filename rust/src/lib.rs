@@ -14,6 +14,7 @@ pub mod parallel;
 pub mod rng;
 pub mod sampling;
 pub mod scoring;
+pub mod simd;
 pub mod stats;
 
 #[cfg(test)]

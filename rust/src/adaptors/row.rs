@@ -246,6 +246,7 @@ impl<'a> Row<'a> {
             CutKey::Nucleus => -w_max,
             CutKey::Typical { .. } => 0.0,
         };
+        const P: usize = 4;
         let mut t = [1.0f32, 3.0, 6.0, 12.0].map(|d| key_floor + d);
         for _ in 0..MAX_PASSES {
             let mass = match key {
@@ -263,14 +264,16 @@ impl<'a> Row<'a> {
                     (max, log_sum, entropy),
                 ),
             };
-            match (0..4).find(|&j| mass[j] >= target) {
+            let found = (0..P).find(|&j| mass[j] >= target);
+            let (prev_hi, prev_mass_hi) = (k_hi, mass_hi);
+            match found {
                 Some(j) => {
                     if j > 0 {
                         (k_lo, below) = (t[j - 1], mass[j - 1]);
                     }
                     (k_hi, mass_hi) = (t[j], mass[j]);
                 }
-                None => (k_lo, below) = (t[3], mass[3]),
+                None => (k_lo, below) = (t[P - 1], mass[P - 1]),
             }
             let anchor = if k_lo.is_finite() { k_lo } else { key_floor };
             let width = k_hi - anchor;
@@ -285,17 +288,43 @@ impl<'a> Row<'a> {
             }
             let next = if k_hi.is_finite() {
                 // Guess where the cut lies in the bracket and probe around the guess; when a
-                // guess did not shrink the bracket 4x, split it evenly instead. For top-p a
-                // token's weight falls as e^-key across the bracket, so with evenly spread
-                // tokens the mass up to `anchor + x` grows like 1 - e^-x: invert that; typical's
-                // gaps carry no such law, so its guess is linear.
+                // guess did not shrink the bracket 4x, split it evenly instead. For top-p the
+                // mass density across the bracket is modelled as e^(-beta x), with beta fitted to
+                // the masses this pass measured in the bracket and next to it (a token's weight
+                // falls as e^-key, and the number of tokens per unit of key changes too);
+                // typical's gaps carry no such law, so its guess is linear.
                 let guessing_works = width <= last_width / 4.0;
                 last_width = width;
                 let share = ((target - below) / (mass_hi - below)).clamp(0.0, 1.0);
                 let offset = match key {
                     CutKey::Nucleus => {
-                        let span = 1.0 - (-(width as f64)).exp();
-                        (-(1.0 - share * span).ln()) as f32
+                        let left = match found {
+                            Some(j) if j >= 2 => {
+                                Some((t[j - 2], t[j - 1], mass[j - 1] - mass[j - 2]))
+                            }
+                            None => Some((t[P - 2], t[P - 1], mass[P - 1] - mass[P - 2])),
+                            _ => None,
+                        };
+                        let right = match found {
+                            Some(j) if j + 1 < P => Some((t[j], t[j + 1], mass[j + 1] - mass[j])),
+                            Some(_) => Some((t[P - 1], prev_hi, prev_mass_hi - mass[P - 1])),
+                            None => None,
+                        };
+                        let fit = |n: Option<(f32, f32, f64)>| {
+                            n.and_then(|(a, b, n)| {
+                                let (a, b) = ((a - anchor) as f64, (b - anchor) as f64);
+                                fit_rate(width as f64, mass_hi - below, (a, b), n)
+                            })
+                        };
+                        // the rates fitted on either side, averaged: the density's log is
+                        // rarely straight, and the mean of its slopes at the two ends of the
+                        // bracket guesses better than either (two passes instead of three to
+                        // four on N(0, 3^2) rows)
+                        let beta = match (fit(left), fit(right)) {
+                            (Some(a), Some(b)) => 0.5 * (a + b),
+                            (a, b) => a.or(b).unwrap_or(1.0),
+                        };
+                        invert_rate(beta, width as f64, share) as f32
                     }
                     CutKey::Typical { .. } => width * share as f32,
                 };
@@ -306,14 +335,14 @@ impl<'a> Row<'a> {
                 if guessing_works && probes.windows(2).all(|p| p[0] < p[1]) {
                     probes
                 } else {
-                    [1.0f32, 2.0, 3.0, 4.0].map(|j| anchor + width * j / 5.0)
+                    std::array::from_fn(|j| anchor + width * (j + 1) as f32 / (P + 1) as f32)
                 }
             } else {
                 let w = anchor.abs().max(1.0);
-                [1.0f32, 2.0, 4.0, 8.0].map(|j| anchor + w * j)
+                std::array::from_fn(|j| anchor + w * (1u32 << j) as f32)
             };
             // stop when float resolution no longer splits the bracket (a large tie group)
-            if next.windows(2).any(|p| p[0] >= p[1]) || next[0] <= anchor || next[3] >= k_hi {
+            if next.windows(2).any(|p| p[0] >= p[1]) || next[0] <= anchor || next[P - 1] >= k_hi {
                 break;
             }
             t = next;
@@ -531,6 +560,51 @@ fn from_ordered(k: i64) -> f32 {
     f32::from_bits((if k < 0 { i32::MIN - k } else { k }) as u32)
 }
 
+/// The rate `beta` of a mass density `e^(-beta x)` over `x` in `[0, width]` (the bracket, mass
+/// `m`) under which a neighbouring interval `(x0, x1]` of the same pass holds its measured mass
+/// `n`; `None` when either mass is zero. Bisection: the ratio of the two masses is monotone in
+/// `beta`.
+fn fit_rate(width: f64, m: f64, (x0, x1): (f64, f64), n: f64) -> Option<f64> {
+    if !(m > 0.0 && n > 0.0 && width > 0.0 && x1 > x0) {
+        return None;
+    }
+    let want = n / m;
+    let ratio = |beta: f64| interval_mass(beta, x0, x1) / interval_mass(beta, 0.0, width);
+    // rates beyond 40 nats per width or neighbour width change the guess by nothing that matters
+    let bound = 40.0 / width.min(x1 - x0);
+    let (mut a, mut b) = (-bound, bound);
+    let rising = ratio(b) > ratio(a);
+    for _ in 0..50 {
+        let mid = 0.5 * (a + b);
+        if (ratio(mid) < want) == rising {
+            a = mid;
+        } else {
+            b = mid;
+        }
+    }
+    let beta = 0.5 * (a + b);
+    beta.is_finite().then_some(beta)
+}
+
+/// `integral from x0 to x1 of e^(-beta x) dx`.
+fn interval_mass(beta: f64, x0: f64, x1: f64) -> f64 {
+    if beta.abs() < 1e-12 {
+        x1 - x0
+    } else {
+        (-beta * x0).exp() * -(-beta * (x1 - x0)).exp_m1() / beta
+    }
+}
+
+/// The `x` in `[0, width]` below which the density `e^(-beta x)` holds `share` of its mass over
+/// `[0, width]`.
+fn invert_rate(beta: f64, width: f64, share: f64) -> f64 {
+    if beta.abs() < 1e-12 {
+        share * width
+    } else {
+        -(share * (-beta * width).exp_m1()).ln_1p() / beta
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +627,36 @@ mod tests {
         let row = Row::new(&raw, &mut scratch);
         let c = row.lowest_satisfying(2.0, |v| v >= 0.7);
         assert_eq!(c, 0.7f32);
+    }
+
+    #[test]
+    fn the_fitted_rate_is_the_one_that_made_the_masses() {
+        let width = 6.0;
+        for beta in [-2.0f64, -0.3, 0.0, 0.45, 1.0, 3.0] {
+            let m = interval_mass(beta, 0.0, width);
+            let mut neighbours = vec![(-3.0, 0.0), (width, 9.0), (width, 6.5)];
+            if beta > 0.0 {
+                // the tail beyond the last threshold, as the first pass sees it
+                neighbours.push((width, f64::INFINITY));
+            }
+            for (x0, x1) in neighbours {
+                let n = interval_mass(beta, x0, x1);
+                let fitted = fit_rate(width, m, (x0, x1), n).unwrap();
+                assert!((fitted - beta).abs() < 1e-6, "{beta} {x0} {x1}: {fitted}");
+            }
+        }
+        assert_eq!(fit_rate(width, 0.0, (6.0, 9.0), 1.0), None);
+        assert_eq!(fit_rate(width, 1.0, (6.0, 9.0), 0.0), None);
+    }
+
+    #[test]
+    fn the_guess_inverts_the_model() {
+        for beta in [-2.0f64, -0.3, 0.0, 0.45, 1.0, 3.0] {
+            for share in [0.0, 0.1, 0.5, 0.9, 1.0] {
+                let x = invert_rate(beta, 6.0, share);
+                let got = interval_mass(beta, 0.0, x) / interval_mass(beta, 0.0, 6.0);
+                assert!((got - share).abs() < 1e-9, "{beta} {share}: {x} {got}");
+            }
+        }
     }
 }

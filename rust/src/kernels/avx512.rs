@@ -6,12 +6,16 @@
 
 use std::arch::x86_64::*;
 
-use super::{block_tail_exp, block_tail_weights, exp_weights_tail, mass_tail, LANES};
+use super::{
+    block_tail_exp, block_tail_weights, exp_weights_tail, fold_max_and_invalid, mass_tail,
+    max_and_invalid_tail, nucleus_interval, LANES,
+};
 
-/// Whether this CPU runs these kernels (detected once, then cached by std).
+/// Whether these kernels run: the CPU has AVX-512F and `TRADEOFF_SIMD` allows it
+/// ([`crate::simd`]).
 #[inline]
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::simd::level() >= crate::simd::Level::Avx512
 }
 
 /// [`super::exp_nonpositive`] on 16 lanes, operation for operation.
@@ -275,4 +279,66 @@ pub unsafe fn typical_mass_at_or_below(
         [&mut m0[0], &mut m1[0], &mut m2[0], &mut m3[0]],
     );
     m.map(|lanes| lanes.iter().map(|&x| x as f64).sum::<f64>())
+}
+
+/// [`super::max_and_invalid`]: `vmaxps(v, max)` is `if v > max { v } else { max }` exactly
+/// (the second operand where either is NaN or both are zeros), and `!(v < inf)` is the unordered
+/// not-less-than compare.
+///
+/// # Safety
+/// The CPU must support AVX-512F ([`available`]).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn max_and_invalid(row: &[f32]) -> (f32, bool) {
+    let done = row.len() / LANES * LANES;
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
+    let mut bad: __mmask16 = 0;
+    for i in (0..done).step_by(LANES) {
+        // SAFETY: i + 16 <= done <= row.len()
+        let v = unsafe { _mm512_loadu_ps(row.as_ptr().add(i)) };
+        max = _mm512_max_ps(v, max);
+        bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(v, inf);
+    }
+    let mut max = lanes(max);
+    let mut flags = std::array::from_fn(|l| bad >> l & 1 == 1);
+    max_and_invalid_tail(&row[done..], &mut max[0], &mut flags[0]);
+    fold_max_and_invalid(&max, &flags)
+}
+
+/// [`super::gather_nucleus`]: the bracket test as two compares ([`nucleus_interval`]), then
+/// the set bits of the mask, in index order.
+///
+/// # Safety
+/// The CPU must support AVX-512F ([`available`]); `e.len() >= values.len()`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gather_nucleus(
+    values: &[f32],
+    e: &[f32],
+    lo: f32,
+    hi: f32,
+    bracket: (f32, f32),
+    out: &mut Vec<(f32, f32)>,
+) {
+    assert!(e.len() >= values.len());
+    out.clear();
+    let (lower, upper) = nucleus_interval(lo, hi, bracket);
+    let (vlower, vupper) = (_mm512_set1_ps(lower), _mm512_set1_ps(upper));
+    let done = values.len() / LANES * LANES;
+    for i in (0..done).step_by(LANES) {
+        // SAFETY: i + 16 <= done <= values.len()
+        let v = unsafe { _mm512_loadu_ps(values.as_ptr().add(i)) };
+        let mut hit = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v, vlower)
+            & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, vupper);
+        while hit != 0 {
+            let j = i + hit.trailing_zeros() as usize;
+            out.push((-values[j], e[j]));
+            hit &= hit - 1;
+        }
+    }
+    for j in done..values.len() {
+        let v = values[j];
+        if v >= lower && v <= upper {
+            out.push((-v, e[j]));
+        }
+    }
 }

@@ -6,7 +6,7 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyImportError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -207,14 +207,24 @@ fn get_num_threads() -> usize {
     crate::parallel::num_threads()
 }
 
+/// The instruction set the kernels use: "avx512", "avx2" or "portable" (the widest the CPU has,
+/// capped by the environment variable `TRADEOFF_SIMD`).
+#[pyfunction]
+fn simd_level() -> &'static str {
+    crate::simd::level().name()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // an invalid TRADEOFF_SIMD fails the import, before any kernel runs
+    crate::simd::checked_level().map_err(PyImportError::new_err)?;
     m.add_class::<PyChain>()?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(sample, m)?)?;
     m.add_function(wrap_pyfunction!(score_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     stats::register(m)?;
     let names = PyList::new(m.py(), crate::adaptors::ADAPTOR_NAMES)?;
     m.add("ADAPTOR_NAMES", names)?;

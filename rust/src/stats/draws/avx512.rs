@@ -6,10 +6,11 @@ use std::arch::x86_64::*;
 
 use super::{redraw_rejected, rejection_threshold, LaneStates, LANES};
 
-/// Whether this CPU runs this path (detected once, then cached by std).
+/// Whether this path runs: the CPU has AVX-512F and `TRADEOFF_SIMD` allows it
+/// ([`crate::simd`]).
 #[inline]
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::simd::level() >= crate::simd::Level::Avx512
 }
 
 /// Adds the draws of `steps` full steps into `acc` (slot j into acc[j]).
