@@ -12,6 +12,7 @@ __all__ = [
     "score_tokens",
     "set_num_threads",
     "get_num_threads",
+    "simd_level",
     "ADAPTOR_NAMES",
     "__version__",
     "pearson",
@@ -57,6 +58,9 @@ def score_tokens(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
 def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
+def simd_level() -> str:
+    """The instruction set the kernels use: "avx512", "avx2" or "portable" (capped by the
+    environment variable ``TRADEOFF_SIMD``)."""
 
 # --- statistics (tradeoff.stats wraps these) ---
 
