@@ -30,6 +30,7 @@ from . import _core
 from .errors import check_seed
 
 __all__ = [
+    "BestOfNResult",
     "BootstrapResult",
     "ConstantInputWarning",
     "CorrelationResult",
@@ -39,6 +40,8 @@ __all__ = [
     "SimpsonResult",
     "TradeoffLineResult",
     "TypicalityResult",
+    "best_of_n",
+    "best_of_n_weights",
     "bootstrap_ci",
     "cramers_v",
     "effective_sample_size",
@@ -376,6 +379,77 @@ def typicality(mean_log_probs: Any, entropy: float, *, tolerance: float = 1e-3) 
     means = _vector("mean_log_probs", mean_log_probs)
     h, dev, typical = _core.typicality(means, float(entropy), float(tolerance))
     return TypicalityResult(float(entropy), float(tolerance), h, dev, typical)
+
+
+def best_of_n_weights(rewards: Any, offsets: Any, n: int) -> np.ndarray:
+    """Each sample's weight in the unbiased best-of-``n`` estimate of its prompt.
+
+    Prompt p's samples are ``rewards[offsets[p]:offsets[p + 1]]`` (k_p >= n samples of a base
+    policy). Sample j's weight is the probability that it is the output of best-of-n over a
+    uniformly random n-subset of its prompt's samples, ties at the top shared equally:
+    ``sum_j w_j f_j`` is the U-statistic, the unbiased estimate of ``E[f(best of n)]``. Within a
+    prompt the weights sum to 1; O(k log k) per prompt.
+
+    >>> best_of_n_weights([0.1, 0.7, 0.3], [0, 3], 2)
+    array([0.        , 0.66666667, 0.33333333])
+    """
+    return _core.best_of_n_weights(_vector("rewards", rewards), _offsets(offsets), _size("n", n))
+
+
+@dataclass(frozen=True)
+class BestOfNResult:
+    """Best-of-``n`` estimated from k samples per prompt.
+
+    ``per_prompt[name]``: the unbiased estimate of the picked string's value for each prompt;
+    ``mean[name]``: their mean over prompts. ``kl_bound``: ``log n - (n - 1) / n``, the KL of
+    best-of-n to the base policy (exact for continuous rewards without ties, an upper bound
+    otherwise). ``kl_estimate``: the mean over prompts of the plug-in KL between the weights and
+    the uniform distribution over the k samples (biased low for small k). ``cost``: strings per
+    output (n)."""
+
+    n: int
+    per_prompt: dict[str, np.ndarray] = field(repr=False)
+    mean: dict[str, float]
+    kl_bound: float
+    kl_estimate: float
+
+    @property
+    def cost(self) -> int:
+        return self.n
+
+
+def best_of_n(
+    rewards: Any, offsets: Any, n: int, values: dict[str, Any] | None = None
+) -> BestOfNResult:
+    """Best-of-``n`` from k samples per prompt (see :func:`best_of_n_weights`): the unbiased
+    per-prompt estimates of the reward and of every column in ``values`` (one entry per sample,
+    e.g. the prior log-likelihood and the length), their means over prompts, and the KL to the
+    base policy."""
+    reward = _vector("rewards", rewards)
+    bounds = _offsets(offsets)
+    weights = best_of_n_weights(reward, bounds, n)
+    columns = {"reward": reward}
+    for name, column in (values or {}).items():
+        column = _vector(name, column)
+        if len(column) != len(reward):
+            raise ValueError(
+                f"`values[{name!r}]` has {len(column)} entries; it needs one per reward "
+                f"({len(reward)})"
+            )
+        columns[name] = column
+    per_prompt = {name: _core.segment_sum(weights * c, bounds) for name, c in columns.items()}
+    sizes = np.diff(bounds).astype(np.float64)
+    k = np.repeat(sizes, np.diff(bounds).astype(np.int64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(weights > 0, weights * np.log(weights * k), 0.0)
+    kl = _core.segment_sum(terms, bounds)
+    return BestOfNResult(
+        n=int(n),
+        per_prompt=per_prompt,
+        mean={name: float(np.mean(v)) for name, v in per_prompt.items()},
+        kl_bound=float(np.log(n) - (n - 1) / n),
+        kl_estimate=float(np.mean(kl)),
+    )
 
 
 @dataclass(frozen=True)

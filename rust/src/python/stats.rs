@@ -10,7 +10,8 @@ use crate::stats::bootstrap::{self, Method, Options, Statistic};
 use crate::stats::correlation::{self, Correlation, Regression};
 use crate::stats::moments::check_same_len;
 use crate::stats::resample::{Pool, Table};
-use crate::stats::{imh as imh_core, resample, segments, simpson as simpson_core};
+use crate::stats::simpson as simpson_core;
+use crate::stats::{best_of_n as best_of_n_core, imh as imh_core, resample, segments};
 use crate::stats::{tradeoff_line as line_core, typicality as typicality_core};
 
 type Vector<'py> = PyReadonlyArray1<'py, f64>;
@@ -202,6 +203,21 @@ fn reduce_segments<'py>(
 }
 
 #[pyfunction]
+fn best_of_n_weights<'py>(
+    py: Python<'py>,
+    rewards: Vector<'py>,
+    offsets: PyReadonlyArray1<'py, u64>,
+    n: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let r = contiguous("rewards", &rewards)?;
+    let o = contiguous("offsets", &offsets)?;
+    let out = py
+        .detach(|| best_of_n_core::best_of_n_weights(r, o, n))
+        .map_err(to_py)?;
+    Ok(out.into_pyarray(py))
+}
+
+#[pyfunction]
 fn segment_sum<'py>(
     py: Python<'py>,
     values: Vector<'py>,
@@ -361,6 +377,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cramers_v, m)?)?;
     m.add_function(wrap_pyfunction!(effective_sample_size, m)?)?;
     m.add_function(wrap_pyfunction!(resample_means, m)?)?;
+    m.add_function(wrap_pyfunction!(best_of_n_weights, m)?)?;
     m.add_function(wrap_pyfunction!(segment_sum, m)?)?;
     m.add_function(wrap_pyfunction!(segment_mean, m)?)?;
     m.add_function(wrap_pyfunction!(segment_count, m)?)?;

@@ -3,6 +3,7 @@
 //! the trade-off diagnostics built on them. Every function checks its inputs and returns
 //! [`crate::Error`] naming the argument; none panics on bad input.
 
+pub mod best_of_n;
 pub mod bootstrap;
 pub mod correlation;
 pub mod draws;

@@ -1,0 +1,107 @@
+"""Best-of-n from k samples per prompt: the weights equal brute force over every subset (ties
+shared), the estimates are unbiased against exact expectations of a discrete base policy and
+agree with a direct Monte-Carlo simulation of best-of-n, and the KL estimate approaches
+log n - (n - 1) / n."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeoff.stats import best_of_n, best_of_n_weights
+
+
+def brute_force(rewards: list[float], n: int) -> np.ndarray:
+    """Every n-subset; its best shared equally among the tied maxima."""
+    weights = np.zeros(len(rewards))
+    subsets = list(itertools.combinations(range(len(rewards)), n))
+    for subset in subsets:
+        best = max(rewards[j] for j in subset)
+        tied = [j for j in subset if rewards[j] == best]
+        for j in tied:
+            weights[j] += 1 / len(tied)
+    return weights / len(subsets)
+
+
+@given(
+    prompts=st.lists(
+        st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=9), min_size=1, max_size=4
+    ),
+    n=st.integers(1, 9),
+)
+@settings(max_examples=300, deadline=None)
+def test_weights_equal_brute_force_over_all_subsets(prompts, n):
+    n = min(n, min(len(p) for p in prompts))
+    rewards = [r for p in prompts for r in p]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in prompts])])
+    weights = best_of_n_weights(rewards, offsets, n)
+    for p, (a, b) in zip(prompts, itertools.pairwise(offsets), strict=True):
+        np.testing.assert_allclose(weights[a:b], brute_force(p, n), atol=1e-12)
+        assert weights[a:b].sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_unbiased_against_the_exact_expectation_of_a_discrete_policy():
+    # Rewards in {0, 1, 2, 3} (many ties); E[max of n] = sum_v v (F(v)^n - F(v-)^n).
+    rng = np.random.default_rng(0)
+    values, probs = np.arange(4.0), np.array([0.4, 0.3, 0.2, 0.1])
+    cdf = np.cumsum(probs)
+    prompts, k = 4000, 8
+    rewards = rng.choice(values, size=prompts * k, p=probs)
+    # A second column: the reward plus noise independent of the pick.
+    other = rewards + rng.normal(0.0, 1.0, rewards.size)
+    offsets = np.arange(0, prompts * k + 1, k)
+    for n in (1, 2, 4, 8):
+        exact = float(np.sum(values * (cdf**n - np.concatenate([[0.0], cdf[:-1]]) ** n)))
+        result = best_of_n(rewards, offsets, n, {"other": other})
+        for name in ("reward", "other"):
+            per_prompt = result.per_prompt[name]
+            error = per_prompt.std(ddof=1) / math.sqrt(prompts)
+            assert abs(result.mean[name] - exact) < 4 * error, (n, name)
+        assert result.cost == n
+
+
+def test_agrees_with_a_direct_simulation_of_best_of_n():
+    # Continuous rewards, and a likelihood that trades against them: x = -0.5 r + noise.
+    rng = np.random.default_rng(1)
+    prompts, k = 3000, 16
+    rewards = rng.normal(size=prompts * k)
+    likelihood = -0.5 * rewards + rng.normal(size=rewards.size)
+    offsets = np.arange(0, prompts * k + 1, k)
+    for n in (2, 4, 16):
+        result = best_of_n(rewards, offsets, n, {"logp": likelihood})
+        # Best-of-n itself: n fresh draws, keep the one with the highest reward.
+        draws = rng.normal(size=(200_000, n))
+        picked = draws.max(axis=1)
+        simulated = -0.5 * picked + rng.normal(size=picked.size)
+        error = math.hypot(
+            result.per_prompt["logp"].std(ddof=1) / math.sqrt(prompts),
+            simulated.std(ddof=1) / math.sqrt(simulated.size),
+        )
+        assert abs(result.mean["logp"] - simulated.mean()) < 4 * error, n
+        assert result.mean["reward"] == pytest.approx(picked.mean(), abs=4 * error)
+
+
+def test_the_kl_estimate_approaches_log_n_minus_one_minus_one_over_n():
+    rng = np.random.default_rng(2)
+    k = 4000
+    rewards = rng.normal(size=3 * k)
+    offsets = np.arange(0, 3 * k + 1, k)
+    for n in (1, 2, 4, 8):
+        result = best_of_n(rewards, offsets, n)
+        assert result.kl_bound == pytest.approx(math.log(n) - (n - 1) / n)
+        assert result.kl_estimate == pytest.approx(result.kl_bound, abs=0.01)
+    assert best_of_n(rewards, offsets, 1).kl_estimate == pytest.approx(0.0, abs=1e-12)
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match=r"`n`.*prompt 1 has 2 < n = 3"):
+        best_of_n_weights([1.0, 2.0, 3.0, 4.0, 5.0], [0, 3, 5], 3)
+    with pytest.raises(ValueError, match="rewards"):
+        best_of_n_weights([1.0, float("nan")], [0, 2], 1)
+    with pytest.raises(ValueError, match=r"values\['logp'\]"):
+        best_of_n([1.0, 2.0], [0, 2], 1, {"logp": [1.0]})
