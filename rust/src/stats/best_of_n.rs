@@ -1,7 +1,7 @@
 //! Best-of-n from k samples per prompt, without bias.
 //!
-//! Best-of-n draws n strings from a base policy and keeps the one with the highest reward. From k
-//! >= n samples of one prompt, the unbiased estimate of `E[f(best of n)]` is the U-statistic: the
+//! Best-of-n draws n strings from a base policy and keeps the one with the highest reward. From
+//! k >= n samples of one prompt, the unbiased estimate of `E[f(best of n)]` is the U-statistic: the
 //! average, over all `C(k, n)` subsets of n samples, of f at the subset's best (ties at the top
 //! shared equally, i.e. broken uniformly at random). It is a weighted mean `sum_j w_j f_j`, whose
 //! weight for sample j is the probability that j is the output of a uniformly random n-subset.
