@@ -105,3 +105,84 @@ def test_errors_name_the_argument():
         best_of_n_weights([1.0, float("nan")], [0, 2], 1)
     with pytest.raises(ValueError, match=r"values\['logp'\]"):
         best_of_n([1.0, 2.0], [0, 2], 1, {"logp": [1.0]})
+
+
+# --- in the analysis: summary.json's best_of_n block ------------------------------------------
+
+
+def _loaded(rng, prompts=30, k=6, configs=("ancestral", "top_p=0.9")):
+    from tradeoff.stages.analyze import Loaded
+
+    n = prompts * k * len(configs)
+    config = np.array([c for _ in range(prompts) for c in configs for _ in range(k)], dtype=object)
+    prompt_id = np.array([f"p{p}" for p in range(prompts) for _ in range(len(configs) * k)],
+                         dtype=object)  # fmt: skip
+    reward = rng.normal(size=n)
+    columns = {
+        "reward": reward,
+        "logp_prior": -0.5 * reward + rng.normal(size=n) - 20,
+        "logp_aligned": rng.normal(size=n) - 15,
+        "logp_adapted": rng.normal(size=n) - 14,
+        "n_tokens": rng.integers(1, 40, size=n).astype(float),
+    }
+    # About 30% of the strings unfinished (left out): prompts keep fewer than k.
+    finished = rng.random(n) > 0.3
+    return Loaded(columns=columns, config=config, prompt_id=prompt_id, finished=finished,
+                  empty=np.zeros(n, dtype=bool), finite=np.ones(n, dtype=bool),
+                  order=list(configs), duplicate=np.zeros(n, dtype=bool))  # fmt: skip
+
+
+def test_the_analysis_block_equals_the_statistic_on_the_base_configuration():
+    from tradeoff.rundir.summary import Summary
+    from tradeoff.stages.analyze import analyze_best_of_n
+    from tradeoff.stages.settings import AnalysisSettings
+
+    data = _loaded(np.random.default_rng(3))
+    settings = AnalysisSettings.from_values(
+        {"best_of_n": {"base": "ancestral", "n": [4, 2, 4]}, "n_resamples": 200}
+    )
+    assert settings.best_of_n == {"base": "ancestral", "n": [2, 4]}
+    block, reason = analyze_best_of_n(data, settings)
+    assert reason is None and block is not None
+    # By hand: the kept ancestral strings, prompt by prompt, prompts with >= 4 of them.
+    keep = data.keep & (data.config == "ancestral")
+    ids = [f"p{p}" for p in range(30)]
+    groups = [np.flatnonzero(keep & (data.prompt_id == pid)) for pid in ids]
+    used = [g for g in groups if len(g) >= 4]
+    assert block.n_prompts == len(used) and block.n_prompts_dropped == 30 - len(used) > 0
+    rows = np.concatenate(used)
+    offsets = np.concatenate([[0], np.cumsum([len(g) for g in used])])
+    assert [p.n for p in block.points] == [1, 2, 4]
+    for point in block.points:
+        expected = best_of_n(data.columns["reward"][rows], offsets, point.n,
+                             {"logp_prior": data.columns["logp_prior"][rows]})  # fmt: skip
+        assert point.mean_reward.value == pytest.approx(expected.mean["reward"])
+        assert point.mean_logp_prior.value == pytest.approx(expected.mean["logp_prior"])
+        assert point.mean_reward.low < point.mean_reward.value < point.mean_reward.high
+        assert point.cost == point.n
+    # More reward and less prior likelihood as n grows (reward and log p trade off here).
+    rewards = [p.mean_reward.value for p in block.points]
+    assert rewards == sorted(rewards)
+    assert block.points[-1].mean_logp_prior.value < block.points[0].mean_logp_prior.value
+    # The block survives summary.json's round trip.
+    again = Summary.from_dict(Summary(best_of_n=block).to_dict())
+    assert again.best_of_n == block
+
+
+def test_the_analysis_says_why_there_is_no_block():
+    from tradeoff.errors import ConfigError
+    from tradeoff.stages.analyze import analyze_best_of_n
+    from tradeoff.stages.settings import AnalysisSettings
+
+    data = _loaded(np.random.default_rng(4), k=3)
+    block, reason = analyze_best_of_n(data, AnalysisSettings())
+    assert block is None and "not asked for" in reason
+    asked = AnalysisSettings.from_values({"best_of_n": {"n": [8]}})
+    block, reason = analyze_best_of_n(data, asked)
+    assert block is None and "samples_per_prompt >= 8" in reason
+    other = AnalysisSettings.from_values({"best_of_n": {"base": "temperature=0.5", "n": [2]}})
+    assert "not in the run" in analyze_best_of_n(data, other)[1]
+    for bad, match in [({"n": [0]}, "integers >= 1"), ({"base": "nope=1"}, "base"),
+                       ({"m": [2]}, "takes the keys base and n")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=match):
+            AnalysisSettings.from_values({"best_of_n": bad})

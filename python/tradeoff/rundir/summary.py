@@ -23,6 +23,8 @@ from .atomic import atomic_write_json
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BestOfN",
+    "BestOfNPoint",
     "ConfigSummary",
     "CorporaSummary",
     "Correlation",
@@ -203,6 +205,38 @@ class ImpliedBeta:
 
 
 @dataclass
+class BestOfNPoint:
+    """Best-of-n for one n, estimated without bias from k >= n samples per prompt of the base
+    configuration (the U-statistic over n-subsets), averaged over prompts; the intervals
+    resample prompts."""
+
+    n: int
+    # Strings generated per output string.
+    cost: int
+    mean_reward: Estimate
+    mean_logp_prior: Estimate
+    mean_length: Estimate
+    # KL(best-of-n || base): log n - (n - 1) / n (exact for rewards without ties), and the
+    # plug-in estimate from the samples (biased low for small k).
+    kl_bound: float | None
+    kl_estimate: float | None
+
+
+@dataclass
+class BestOfN:
+    """Best-of-n points from one base configuration's samples, beside the adaptors."""
+
+    base: str
+    # Prompts used (each with at least the largest n kept samples), and prompts left out.
+    n_prompts: int
+    n_prompts_dropped: int
+    # The fewest kept samples a used prompt has (k).
+    min_samples_per_prompt: int
+    points: list[BestOfNPoint] = field(default_factory=list)
+    interval: str = "percentile bootstrap over prompts"
+
+
+@dataclass
 class Summary:
     """Everything analyze found, per configuration and pooled."""
 
@@ -214,6 +248,7 @@ class Summary:
     tradeoff_line: TradeoffLine | None = None
     simpson: Simpson | None = None
     implied_beta: ImpliedBeta | None = None
+    best_of_n: BestOfN | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     # "corrected" or "authors" (tradeoff.stages.semantics)

@@ -30,6 +30,8 @@ from ..errors import RunDirError
 from ..rundir import RunDir
 from ..rundir.summary import (
     MEAN_KEYS,
+    BestOfN,
+    BestOfNPoint,
     ConfigSummary,
     CorporaSummary,
     Correlation,
@@ -373,7 +375,66 @@ def analyze_pooled(
             reasons["implied_beta"] = str(error)
     else:
         reasons["implied_beta"] = f"{n} string(s) kept: the implied beta needs 3"
+    summary.best_of_n, reason = analyze_best_of_n(data, settings)
+    if reason is not None:
+        reasons["best_of_n"] = reason
     return summary, pooled
+
+
+def analyze_best_of_n(
+    data: Loaded, settings: AnalysisSettings
+) -> tuple[BestOfN | None, str | None]:
+    """Best-of-n for n = 1 and each asked n from the base configuration's kept strings, prompt
+    by prompt (:func:`tradeoff.stats.best_of_n`): the block, or None and the reason."""
+    asked = settings.best_of_n
+    if asked is None:
+        return None, 'not asked for: set [analysis] best_of_n = {base = "ancestral", n = [2, 4]}'
+    base, sizes = asked["base"], [1, *[n for n in asked["n"] if n != 1]]
+    if base not in data.order:
+        return None, (
+            f"the base configuration {base!r} is not in the run (it has {', '.join(data.order)})"
+        )
+    rows = np.flatnonzero(data.keep & (data.config == base))
+    prompts = data.prompt_id[rows].astype(str)
+    order = np.argsort(prompts, kind="stable")
+    rows, prompts = rows[order], prompts[order]
+    names, starts, counts = np.unique(prompts, return_index=True, return_counts=True)
+    largest = max(sizes)
+    usable = counts >= largest
+    if not usable.any():
+        most = int(counts.max()) if counts.size else 0
+        return None, (
+            f"no prompt has {largest} kept strings of {base!r} (the most: {most}); generate "
+            f"with samples_per_prompt >= {largest}"
+        )
+    chosen = np.concatenate(
+        [rows[a : a + k] for a, k, ok in zip(starts, counts, usable, strict=True) if ok]
+    )
+    offsets = np.concatenate([[0], np.cumsum(counts[usable])]).astype(np.uint64)
+    reward = data.columns["reward"][chosen]
+    values = {"logp_prior": data.columns["logp_prior"][chosen],
+              "n_tokens": data.columns["n_tokens"][chosen]}  # fmt: skip
+    block = BestOfN(
+        base=base,
+        n_prompts=int(usable.sum()),
+        n_prompts_dropped=int((~usable).sum()),
+        min_samples_per_prompt=int(counts[usable].min()),
+    )
+    for i, n in enumerate(sizes):
+        result = stats.best_of_n(reward, offsets, n, values)
+        seed = settings.seed + 7919 * (i + 1)
+        block.points.append(
+            BestOfNPoint(
+                n=n,
+                cost=n,
+                mean_reward=_interval(result.per_prompt["reward"], settings, seed),
+                mean_logp_prior=_interval(result.per_prompt["logp_prior"], settings, seed + 1),
+                mean_length=_interval(result.per_prompt["n_tokens"], settings, seed + 2),
+                kl_bound=_finite(result.kl_bound),
+                kl_estimate=_finite(result.kl_estimate),
+            )
+        )
+    return block, None
 
 
 def write(run: RunDir, summary: Summary, results: list[ConfigResult]) -> None:

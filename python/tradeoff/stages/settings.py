@@ -497,12 +497,47 @@ class AnalysisSettings(Section):
     )
     level: float = setting(0.95, types=(float,), help="confidence level of the intervals")
     seed: int = setting(0, types=(int,), help="seed of the analysis' random draws")
+    best_of_n: dict[str, Any] | None = setting(
+        None,
+        types=(dict,),
+        optional=True,
+        help='best-of-n from one configuration\'s samples, e.g. {base = "ancestral", n = [2, 4, '
+        "8]}: needs at least max(n) samples per prompt of the base",
+    )
 
     def check(self, label: Label) -> None:
         for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples", "correlation_resamples"):
             _positive(label, key, getattr(self, key))
         _number(label, "level", self.level, unit=True)
         _seed(label, "seed", self.seed)
+        if self.best_of_n is not None:
+            self.best_of_n = _best_of_n(label, self.best_of_n)
+
+
+def _best_of_n(label: Label, value: dict[str, Any]) -> dict[str, Any]:
+    """``{base, n}`` checked and normalised: the base's canonical spec, n sorted and unique."""
+    unknown = sorted(set(value) - {"base", "n"})
+    if unknown:
+        raise ConfigError(
+            f"{label('best_of_n')} takes the keys base and n; got {', '.join(unknown)}"
+        )
+    base = value.get("base", "ancestral")
+    if not isinstance(base, str):
+        raise ConfigError(f"{label('best_of_n')}: base must be a configuration spec, got {base!r}")
+    try:
+        base = str(AdaptorChain.parse(base))
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{label('best_of_n')}: base: {error}") from None
+    sizes = value.get("n", [2, 4, 8])
+    if (
+        not isinstance(sizes, list)
+        or not sizes
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes)
+    ):
+        raise ConfigError(
+            f"{label('best_of_n')}: n must be a non-empty list of integers >= 1, got {sizes!r}"
+        )
+    return {"base": base, "n": sorted(set(sizes))}
 
 
 SECTIONS: dict[str, type[Section]] = {
