@@ -144,6 +144,7 @@ n_steps = 3000
 n_corpora = 200
 corpus_size = 1000
 n_resamples = 300
+best_of_n = {{base = "temperature=0.75", n = [2]}}
 """,
     )
 
@@ -173,3 +174,17 @@ n_resamples = 300
                  "--json")  # fmt: skip
     best = max(summary["configs"], key=lambda c: c["mean_logp_prior"]["value"])
     assert chosen["choice"]["config"] == best["config"] and chosen["frontier"]
+    # Best-of-n from the base's strings: best-of-2 never has less reward than best-of-1 (the
+    # base itself) on a prompt, so neither on average; recommend and the report show it.
+    block = summary["best_of_n"]
+    assert block["base"] == "temperature=0.75" and block["n_prompts"] >= 1
+    one, two = block["points"]
+    assert (one["n"], two["n"], two["cost"]) == (1, 2, 2)
+    assert two["mean_reward"]["value"] >= one["mean_reward"]["value"]
+    assert [p["policy"] for p in chosen["best_of_n"]] == [
+        "best-of-1 (temperature=0.75)",
+        "best-of-2 (temperature=0.75)",
+    ]
+    assert "Best-of-n" in chosen["verdict"]
+    report = (tmp_path / "out" / "run" / "report.html").read_text()
+    assert "Best-of-n from temperature=0.75" in report

@@ -7,7 +7,9 @@ with their 95% bootstrap intervals from ``summary.json``. A configuration is on 
 no other has at least its reward and its log-likelihood, one of them higher; it is on the frontier
 *within noise* when no other beats it on both axes by more than the intervals (the other's lower
 bounds above its upper bounds). Configurations without both means (no strings kept) cannot be
-compared; they are listed under ``not_compared`` with the reason.
+compared; they are listed under ``not_compared`` with the reason. Best-of-n points (when the
+analysis has them) are listed beside the adaptors under ``best_of_n`` with their cost, n strings
+per output, and the adaptor configurations that beat them on both axes.
 """
 
 from __future__ import annotations
@@ -69,6 +71,42 @@ def frontier(configs: list[ConfigSummary]) -> tuple[list[str], list[str]]:
         if not clearly:
             within.append(c.config)
     return on, within
+
+
+def _best_of_n(
+    summary: Summary, configs: list[ConfigSummary], base: ConfigSummary | None
+) -> list[dict[str, Any]]:
+    """The best-of-n points beside the adaptors: their means, their cost (strings per output),
+    the adaptor configurations that beat them on both axes, and the exchange rate against the
+    baseline."""
+    block = summary.best_of_n
+    if block is None:
+        return []
+    out = []
+    for p in block.points:
+        if not (p.mean_reward.known and p.mean_logp_prior.known):
+            continue
+        lp, r = p.mean_logp_prior.value, p.mean_reward.value
+        entry: dict[str, Any] = {
+            "policy": f"best-of-{p.n} ({block.base})",
+            "n": p.n,
+            "cost": p.cost,
+            "mean_reward": _estimate(p.mean_reward),
+            "mean_logp_prior": _estimate(p.mean_logp_prior),
+            "kl_bound": p.kl_bound,
+            "dominated_by": [
+                c.config
+                for c in configs
+                if _point(c)[0] >= lp and _point(c)[1] >= r and _point(c) != (lp, r)  # type: ignore[operator]
+            ],
+        }
+        if base is not None:
+            gain = _difference(p.mean_reward, base.mean_reward)
+            loss = _difference(base.mean_logp_prior, p.mean_logp_prior)
+            entry["reward_gain"], entry["loglik_loss"] = gain, loss
+            entry["exchange_rate"] = gain["value"] / loss["value"] if loss["value"] else None
+        out.append(entry)
+    return out
 
 
 def _check_target(name: str, value: float | None) -> None:
@@ -135,8 +173,12 @@ def recommend(
         "frontier_within_noise": within,
         "not_compared": not_compared,
     }
+    points = _best_of_n(summary, configs, base)
+    if points:
+        result["best_of_n"] = points
     if min_reward is None and max_loglik_loss is None:
         return result
+    floor = -math.inf
     if min_reward is not None:
         qualifying = [c for c in configs if c.mean_reward.value >= min_reward]  # type: ignore[operator]
         target = f"mean reward >= {min_reward}"
@@ -184,6 +226,23 @@ def recommend(
                 f" {runner.config} is indistinguishable from it at 95% on {key.replace('_', ' ')}."
             )
     choice = result["choice"]
+    meets = [
+        p
+        for p in points
+        if (min_reward is not None and p["mean_reward"]["value"] >= min_reward)
+        or (min_reward is None and p["mean_logp_prior"]["value"] >= floor)
+    ]
+    if points:
+        if meets:
+            cheapest = min(meets, key=lambda p: p["cost"])
+            verdict_bon = (
+                f" Best-of-n: {cheapest['policy']} also meets it, at {cheapest['cost']} strings "
+                "per output."
+            )
+        else:
+            verdict_bon = f" No best-of-n point (n up to {points[-1]['n']}) meets it."
+    else:
+        verdict_bon = ""
     if choice.get("exchange_rate") is not None:
         gain, loss = choice["reward_gain"]["value"], choice["loglik_loss"]["value"]
         if loss > 0:
@@ -196,6 +255,7 @@ def recommend(
                 f" Against {baseline}: {gain:+.4g} reward and {-loss:.4g} nats more prior "
                 "log-likelihood (no likelihood given up)."
             )
+    verdict += verdict_bon
     if not_compared:
         verdict += (
             " Not compared (no finite means): "

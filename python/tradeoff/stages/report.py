@@ -174,12 +174,44 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
             ax.scatter(
                 c.exact["mean_logp_prior"], c.exact["mean_reward"], marker="x", color="black", s=30
             )
+    block = summary.best_of_n
+    points = [
+        p
+        for p in (block.points if block else [])
+        if p.mean_reward.known and p.mean_logp_prior.known
+    ]
+    if block is not None and points:
+        xs = [p.mean_logp_prior.value for p in points]
+        ys = [p.mean_reward.value for p in points]
+        ax.plot(xs, ys, "s-", color="0.15", ms=5, lw=1, label=f"best-of-n ({block.base})")
+        for p, x, y in zip(points, xs, ys, strict=True):
+            ax.annotate(f"n={p.n}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(
         xlabel="mean log p (prior)",
         ylabel="mean reward",
         title="mean reward vs mean prior log-likelihood, 95% intervals (x: exact)",
     )
     _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
+
+
+def _best_of_n_table(summary: Summary) -> str:
+    """Best-of-n beside the adaptors: its means with intervals over prompts, cost and KL."""
+    block = summary.best_of_n
+    if block is None:
+        return ""
+    rows = []
+    for p in block.points:
+        cells = (f"best-of-{p.n}", p.cost, cell(p.mean_reward), cell(p.mean_logp_prior),
+                 cell(p.mean_length), _number(p.kl_bound), _number(p.kl_estimate))  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in cells) + "</tr>")
+    return (
+        f"<h2>Best-of-n from {html.escape(block.base)}</h2><p>{block.n_prompts} prompts with at "
+        f"least {block.min_samples_per_prompt} kept strings ({block.n_prompts_dropped} left out); "
+        "unbiased estimates from all subsets, intervals over prompts. Cost: strings generated per "
+        "output.</p><table><tr><th>policy</th><th>cost</th><th>mean reward [95%]</th>"
+        "<th>mean log p [95%]</th><th>mean length [95%]</th><th>KL bound</th><th>KL estimate</th>"
+        f"</tr>{''.join(rows)}</table>"
+    )
 
 
 def _correlation_text(level: Correlations | None) -> str:
@@ -194,7 +226,11 @@ def _correlation_text(level: Correlations | None) -> str:
 
 def _not_computed(summary: Summary) -> list[str]:
     """Every quantity the summary could not compute, with its reason."""
-    lines = [f"{key.replace('_', ' ')}: {reason}" for key, reason in summary.reasons.items()]
+    lines = [
+        f"{key.replace('_', ' ')}: {reason}"
+        for key, reason in summary.reasons.items()
+        if not reason.startswith("not asked for")
+    ]
     for name, level in (
         ("string level", summary.string_level),
         ("corpus level", summary.corpus_level),
@@ -359,6 +395,7 @@ corpus level = {html.escape(corpus_rho)}.</p>
 <table><tr><th>configuration</th><th>strings</th><th>mean reward [95%]</th><th>exact</th>
 <th>mean log p [95%]</th><th>exact</th><th>IMH acceptance</th></tr>
 {"".join(rows)}</table>
+{_best_of_n_table(summary)}
 {_paper_comparison(run, summary)}
 {not_computed}
 <h2>Manifest</h2><pre>{html.escape(manifest_text)}</pre>
