@@ -46,6 +46,17 @@ def test_demo_estimates_meet_the_exact_answers(demo):
         assert set(c["imh"]["exact"]) == set(c["exact"])
     assert summary["implied_beta"]["beta"] == pytest.approx(1.0, rel=1e-4)
     assert summary["implied_beta"]["r_squared"] == pytest.approx(1.0, abs=1e-6)
+    # The corpora typical for pi lie on the line of slope -beta (beta = 1 in the demo world): at
+    # fixed mean log pi, within the interval (which resamples configurations), up to float noise.
+    typical = summary["typical"]
+    assert typical["entropy_source"] == "exact (the world)" and typical["entropy"] > 0
+    assert typical["slope"]["low"] - 1e-6 <= -1.0 <= typical["slope"]["high"] + 1e-6
+    assert typical["minus_beta"] == pytest.approx(-1.0, rel=1e-4)
+    assert typical["n_typical"] >= 0.1 * typical["n_corpora"]
+    assert typical["per_config"]["ancestral"] > 0
+    assert sum(typical["per_config"].values()) == typical["n_typical"]
+    # The plain slope in the window is pulled towards 0 by what is left of mean log pi's spread.
+    assert -1.0 < typical["plain_slope"] < 0
     for level in ("string_level", "corpus_level"):
         for method in ("spearman", "pearson", "kendall"):
             c = summary[level][method]

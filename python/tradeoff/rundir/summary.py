@@ -23,6 +23,7 @@ from .atomic import atomic_write_json
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Typical",
     "BestOfN",
     "BestOfNPoint",
     "ConfigSummary",
@@ -205,6 +206,36 @@ class ImpliedBeta:
 
 
 @dataclass
+class Typical:
+    """The corpora that are typical for the aligned model pi: of every pooled configuration's
+    resampled corpora, those whose mean log pi lies within ``epsilon`` of ``-entropy`` (the
+    paper's claim is about these). By the identity mean log p + mean r / beta = mean log pi +
+    log Z they lie on a line of slope -beta in (mean log p, mean reward)."""
+
+    # H(pi) = -E_pi[log pi] per string, and where it comes from: "exact (the world)" or "the
+    # ancestral configuration's IMH chain"; the chain's estimate beside an exact value.
+    entropy: float
+    entropy_source: str
+    entropy_estimate: float | None
+    epsilon: float
+    share: float
+    n_corpora: int
+    n_typical: int
+    # Typical corpora per configuration (most configurations have none: their corpora are
+    # typical for another distribution).
+    per_config: dict[str, int]
+    spearman: float | None
+    # The slope of mean reward on mean log p at mean log pi = -H: the coefficient of mean log p
+    # in the least-squares fit of mean reward on mean log p and (mean log pi + H) over the
+    # typical corpora; and the plain slope (attenuated by what is left of mean log pi's spread).
+    slope: Estimate
+    plain_slope: float | None
+    # -beta from the implied beta of the strings (log pi - log p = r / beta - log Z).
+    minus_beta: float | None
+    interval: str = "percentile bootstrap over configurations (each one unit)"
+
+
+@dataclass
 class BestOfNPoint:
     """Best-of-n for one n, estimated without bias from k >= n samples per prompt of the base
     configuration (the U-statistic over n-subsets), averaged over prompts; the intervals
@@ -248,6 +279,7 @@ class Summary:
     tradeoff_line: TradeoffLine | None = None
     simpson: Simpson | None = None
     implied_beta: ImpliedBeta | None = None
+    typical: Typical | None = None
     best_of_n: BestOfN | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)

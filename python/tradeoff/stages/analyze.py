@@ -43,6 +43,7 @@ from ..rundir.summary import (
     Simpson,
     Summary,
     TradeoffLine,
+    Typical,
     write_summary,
 )
 from .semantics import CORRECTED, Semantics, in_pooled_correlation
@@ -216,8 +217,9 @@ def _imh(
         half = z * column.std() / math.sqrt(n_eff)
         reason = None if math.isfinite(half) else "the chain's effective sample size is undefined"
         means[key] = Estimate.of(column.mean(), column.mean() - half, column.mean() + half, reason)
+    # reward, log p, and log pi (which says whether a corpus is typical for pi)
     corpora = stats.resample_means(
-        values[:, :2],
+        values[:, :3],
         n_corpora=settings.n_corpora,
         corpus_size=settings.corpus_size,
         seed=seed,
@@ -375,10 +377,111 @@ def analyze_pooled(
             reasons["implied_beta"] = str(error)
     else:
         reasons["implied_beta"] = f"{n} string(s) kept: the implied beta needs 3"
+    beta = summary.implied_beta.beta if summary.implied_beta is not None else None
+    if with_chain:
+        summary.typical, reason = analyze_typical(
+            results, included, -beta if beta is not None else None, settings
+        )
+    else:
+        reason = "no configuration has the IMH chain typical corpora come from"
+    if reason is not None:
+        reasons["typical"] = reason
     summary.best_of_n, reason = analyze_best_of_n(data, settings)
     if reason is not None:
         reasons["best_of_n"] = reason
     return summary, pooled
+
+
+def _fixed_pi_slope(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """The coefficient of x in the least-squares fit y ~ 1 + x + z (NaN when degenerate)."""
+    design = np.column_stack([np.ones_like(x), x - x.mean(), z - z.mean()])
+    coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
+    return float(coef[1]) if rank == 3 else math.nan
+
+
+def _plain_slope(x: np.ndarray, y: np.ndarray) -> float:
+    dx = x - x.mean()
+    ss = float(dx @ dx)
+    return float(dx @ (y - y.mean()) / ss) if ss > 0 else math.nan
+
+
+def analyze_typical(
+    results: list[ConfigResult],
+    included: set[str],
+    minus_beta: float | None,
+    settings: AnalysisSettings,
+) -> tuple[Typical | None, str | None]:
+    """The corpora typical for pi (see :class:`Typical`): H(pi) from the ancestral
+    configuration (exact in a world, else its IMH chain), the typical corpora of every pooled
+    configuration, and the slope at fixed mean log pi with an interval that resamples
+    configurations."""
+    ancestral = next((r for r in results if r.summary.config == "ancestral"), None)
+    if ancestral is None or ancestral.summary.imh is None:
+        return None, (
+            "H(pi) comes from the ancestral configuration's IMH chain (its strings are pi's "
+            "own samples); the run has none with a chain"
+        )
+    chain = ancestral.summary.imh.mean_logp_aligned
+    estimate = -chain.value if chain.known else None  # type: ignore[operator]
+    exact = ancestral.summary.imh.exact
+    if exact is not None and exact.get("mean_logp_aligned") is not None:
+        entropy, source = -float(exact["mean_logp_aligned"]), "exact (the world)"
+    elif estimate is not None:
+        entropy, source = estimate, "the ancestral configuration's IMH chain"
+    else:
+        return None, "the ancestral configuration's chain has no mean log pi"
+    groups = [r for r in results if r.corpora is not None and r.summary.config in included]
+    corpora = np.concatenate([r.corpora for r in groups])
+    deviation = np.abs(corpora[:, 2] + entropy)
+    epsilon = settings.typical_epsilon
+    if epsilon is None:
+        epsilon = float(np.quantile(deviation, settings.typical_share))
+    parts = []
+    for r in groups:
+        mask = np.abs(r.corpora[:, 2] + entropy) <= epsilon
+        parts.append(r.corpora[mask])
+    typical = np.concatenate(parts)
+    per_config = {r.summary.config: int(len(p)) for r, p in zip(groups, parts, strict=True)}
+    block = Typical(
+        entropy=entropy,
+        entropy_source=source,
+        entropy_estimate=estimate,
+        epsilon=epsilon,
+        share=float(len(typical) / len(corpora)),
+        n_corpora=int(len(corpora)),
+        n_typical=int(len(typical)),
+        per_config=per_config,
+        spearman=None,
+        slope=Estimate.missing("fewer than 4 typical corpora"),
+        plain_slope=None,
+        minus_beta=minus_beta,
+    )
+    if len(typical) < 4:
+        return block, None
+    x, y, z = typical[:, 1], typical[:, 0], typical[:, 2] + entropy
+    block.spearman = _finite(stats.spearman(x, y).statistic) if np.ptp(x) > 0 else None
+    block.plain_slope = _finite(_plain_slope(x, y))
+    value = _fixed_pi_slope(x, y, z)
+    if not math.isfinite(value):
+        block.slope = Estimate.missing("the typical corpora's mean log p or log pi is constant")
+        return block, None
+    # Each configuration is one unit: its corpora are resamples of the same strings.
+    units = [p for p in parts if len(p)]
+    rng = np.random.default_rng([settings.seed, 0x7E1C])
+    replicates = []
+    for _ in range(settings.n_resamples if len(units) >= 2 else 0):
+        pick = np.concatenate([units[i] for i in rng.integers(0, len(units), len(units))])
+        replicates.append(_fixed_pi_slope(pick[:, 1], pick[:, 0], pick[:, 2] + entropy))
+    finite = np.asarray([v for v in replicates if math.isfinite(v)])
+    if len(finite) < 2:
+        block.slope = Estimate.of(value, math.nan, math.nan,
+                                  f"typical corpora from {len(units)} configuration(s): an "
+                                  "interval resamples configurations and needs 2")  # fmt: skip
+    else:
+        alpha = 100 * (1 - settings.level) / 2
+        low, high = np.percentile(finite, [alpha, 100 - alpha])
+        block.slope = Estimate.of(value, low, high)
+    return block, None
 
 
 def analyze_best_of_n(
@@ -446,7 +549,12 @@ def write(run: RunDir, summary: Summary, results: list[ConfigResult]) -> None:
         pooled = np.concatenate([r.corpora for r in with_chain])
         names = [r.summary.config for r in with_chain for _ in range(len(r.corpora))]
         table = pa.table(
-            {"config": names, "mean_reward": pooled[:, 0], "mean_logp_prior": pooled[:, 1]}
+            {
+                "config": names,
+                "mean_reward": pooled[:, 0],
+                "mean_logp_prior": pooled[:, 1],
+                "mean_logp_aligned": pooled[:, 2],
+            }
         )
         run.write_table(run.corpora_path, table, "analyze")
     else:

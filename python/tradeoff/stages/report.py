@@ -194,6 +194,24 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
     _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
 
 
+def _typical_text(summary: Summary) -> str:
+    """The corpora typical for pi and the slope they lie on, against -beta."""
+    t = summary.typical
+    if t is None:
+        return ""
+    sources = ", ".join(f"{html.escape(c)} ({n})" for c, n in t.per_config.items() if n)
+    against = f" against -beta = {_number(t.minus_beta)}" if t.minus_beta is not None else ""
+    return (
+        f"<h2>Corpora typical for the aligned model</h2><p>H(pi) = {t.entropy:.3f} nats per "
+        f"string ({html.escape(t.entropy_source)}; the chain's estimate "
+        f"{_number(t.entropy_estimate)}). {t.n_typical} of {t.n_corpora} corpora have a mean "
+        f"log pi within {t.epsilon:.3g} of -H(pi), from {sources or 'no configuration'}. Among "
+        f"them, the slope of mean reward on mean log p at fixed mean log pi is "
+        f"{html.escape(cell(t.slope))}{against} (interval: {html.escape(t.interval)}); the "
+        f"plain slope is {_number(t.plain_slope)}.</p>"
+    )
+
+
 def _best_of_n_table(summary: Summary) -> str:
     """Best-of-n beside the adaptors: its means with intervals over prompts, cost and KL."""
     block = summary.best_of_n
@@ -395,6 +413,7 @@ corpus level = {html.escape(corpus_rho)}.</p>
 <table><tr><th>configuration</th><th>strings</th><th>mean reward [95%]</th><th>exact</th>
 <th>mean log p [95%]</th><th>exact</th><th>IMH acceptance</th></tr>
 {"".join(rows)}</table>
+{_typical_text(summary)}
 {_best_of_n_table(summary)}
 {_paper_comparison(run, summary)}
 {not_computed}

@@ -497,6 +497,18 @@ class AnalysisSettings(Section):
     )
     level: float = setting(0.95, types=(float,), help="confidence level of the intervals")
     seed: int = setting(0, types=(int,), help="seed of the analysis' random draws")
+    typical_share: float = setting(
+        0.1,
+        types=(float,),
+        help="share of the pooled corpora taken as typical for the aligned model: those whose "
+        "mean log pi lies closest to -H(pi)",
+    )
+    typical_epsilon: float | None = setting(
+        None,
+        types=(float, int),
+        optional=True,
+        help="typical corpora: mean log pi within this many nats of -H(pi) (instead of a share)",
+    )
     best_of_n: dict[str, Any] | None = setting(
         None,
         types=(dict,),
@@ -510,6 +522,11 @@ class AnalysisSettings(Section):
             _positive(label, key, getattr(self, key))
         _number(label, "level", self.level, unit=True)
         _seed(label, "seed", self.seed)
+        if not 0 < self.typical_share <= 1:
+            raise ConfigError(
+                f"{label('typical_share')} must be in (0, 1], got {self.typical_share!r}"
+            )
+        _number(label, "typical_epsilon", self.typical_epsilon, positive=True)
         if self.best_of_n is not None:
             self.best_of_n = _best_of_n(label, self.best_of_n)
 
