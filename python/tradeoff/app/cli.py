@@ -73,9 +73,11 @@ GENERATE_HELP = """\
 Sample --samples-per-prompt strings for every prompt and every adaptor configuration from the
 aligned model. Each configuration is an adaptor chain spec, e.g. ancestral, temperature=1.5,
 top_p=0.9, "temperature=0.75,top_k=50" (applied in the written order). The run directory gets
-manifest.json, one shard per batch under shards/generate/, and samples.parquet. Starting the same
-command again resumes an interrupted run and gives the same table; a string depends only on the
-seed, its prompt id, sample index and configuration, never on the batch size or the number of
+manifest.json, one shard of --shard-size strings at a time under shards/generate/, and
+samples.parquet. Within a shard, --batch-size strings are in flight and a finished string's slot
+takes the next one (continuous batching); --max-batch-tokens bounds their memory. Starting the
+same command again resumes an interrupted run and gives the same table; a string depends only on
+the seed, its prompt id, sample index and configuration, never on the batch size or the number of
 processes. Every setting is checked before any work; the manifest is written when work starts.
 """
 
