@@ -38,6 +38,7 @@ from ..adaptors import AdaptorChain
 from ..adaptors import sample as sample_tokens
 from ..errors import ConfigError, TradeoffWarning
 from ..models import load_causal_lm, load_tokenizer, model_config, position_limit
+from ..models.scoring import logits_to_keep_argument
 from .backend import GenerationRequest, GenerationSettings
 from .templates import format_prompt
 from .work import Prompt, WorkItem, stream_id
@@ -205,10 +206,8 @@ class Generator:
         parameters = inspect.signature(model.forward).parameters
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
         # Only the last position's logits are needed after the prompt (older names, or none).
-        self._last_logits_only = next(
-            ({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in parameters),
-            {},
-        )
+        keep = logits_to_keep_argument(model)
+        self._last_logits_only = {keep: 1} if keep else {}
         self.settings = settings
         self.eos_ids = settings.eos_token_ids or _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id

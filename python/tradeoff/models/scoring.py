@@ -28,6 +28,7 @@ __all__ = [
     "authors_continuation",
     "clamped_sum",
     "continuation_ids",
+    "logits_to_keep_argument",
     "score_continuations",
     "same_vocabulary",
     "token_batches",
@@ -160,7 +161,7 @@ def token_batches(
     return batches
 
 
-def _keeps_logits(model: Any) -> str | None:
+def logits_to_keep_argument(model: Any) -> str | None:
     """The forward argument that computes logits only for the last positions, if any."""
     import inspect
 
@@ -193,7 +194,7 @@ def score_continuations(
     if chains is not None and len(chains) != len(items):
         raise ValueError(f"`chains` must have one entry per item ({len(items)}), got {len(chains)}")
     device = next(model.parameters()).device
-    keep_argument = _keeps_logits(model)
+    keep_argument = logits_to_keep_argument(model)
     results: list[ScoredString | None] = [None] * len(items)
     import sys
 

@@ -188,10 +188,8 @@ class _Scorer:
             values = self.reward([r["prompt"] for r in rows], texts)
             return pa.table({"reward": np.asarray(values, dtype=np.float64)}, schema=schema)
         from ..models.scoring import (
-            clamped_sum,
             continuation_ids,
             same_vocabulary,
-            score_continuations,
         )
 
         tokenizer = self.lm.tokenizer
@@ -218,8 +216,34 @@ class _Scorer:
             )
             for context, r in zip(contexts, rows, strict=True)
         ]
-        pad = tokenizer.pad_token_id or 0
-        clamp = self.score.clamp_token_nll
+        return self._table(items, rows, self.score.clamp_token_nll, schema)
+
+    def _authors(self, rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+        """The authors' scoring: the prior on the stripped text alone with BOS, no clamp; pi and
+        q on their scored text, the prompt's positions from the prompt tokenized alone, each
+        token's NLL clamped; EOS nowhere; at most ``scored_tokens`` tokens."""
+        from ..models.scoring import authors_continuation
+
+        tokenizer, cap = self.lm.tokenizer, self.semantics.scored_tokens or 256
+        if self.group == "prior":
+            items = [authors_continuation(tokenizer, r["text"].strip(), None, cap) for r in rows]
+            return self._table(items, rows, None, schema)
+        items = [
+            authors_continuation(
+                tokenizer, authors_text(r["context"], r["text"]), authors_prompt(r["context"]), cap
+            )
+            for r in rows
+        ]
+        return self._table(items, rows, self.semantics.scored_nll_clamp, schema)
+
+    def _table(
+        self, items: list[Any], rows: list[dict[str, Any]], clamp: float | None, schema: pa.Schema
+    ) -> pa.Table:
+        """Scores ``items`` with the group's model (with each row's chain for the aligned group)
+        and sums each string's per-token values, each NLL clamped to ``clamp``."""
+        from ..models.scoring import clamped_sum, score_continuations
+
+        pad = self.lm.tokenizer.pad_token_id or 0
         if self.group == "prior":
             scored = score_continuations(self.lm.model, items, pad_id=pad, **self._batching)
             return pa.table(
@@ -237,50 +261,6 @@ class _Scorer:
             pad_id=pad,
             **self._batching,
         )
-        return pa.table(
-            {
-                "logp_aligned": [clamped_sum(s.token_logp, clamp) for s in scored],
-                "logp_adapted": [clamped_sum(s.token_logp_adapted or [], clamp) for s in scored],
-                "token_logp_aligned": [s.token_logp for s in scored],
-                "token_logp_adapted": [s.token_logp_adapted for s in scored],
-                "n_outside_support": [s.n_outside_support for s in scored],
-            },
-            schema=schema,
-        )
-
-    def _authors(self, rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-        """The authors' scoring: the prior on the stripped text alone with BOS, no clamp; pi and
-        q on their scored text, the prompt's positions from the prompt tokenized alone, each
-        token's NLL clamped; EOS nowhere; at most ``scored_tokens`` tokens."""
-        from ..models.scoring import authors_continuation, clamped_sum, score_continuations
-
-        tokenizer, cap = self.lm.tokenizer, self.semantics.scored_tokens or 256
-        pad = tokenizer.pad_token_id or 0
-        if self.group == "prior":
-            items = [authors_continuation(tokenizer, r["text"].strip(), None, cap) for r in rows]
-            scored = score_continuations(self.lm.model, items, pad_id=pad, **self._batching)
-            return pa.table(
-                {
-                    "logp_prior": [clamped_sum(s.token_logp, None) for s in scored],
-                    "n_tokens_prior": [len(s.token_logp) for s in scored],
-                    "token_logp_prior": [s.token_logp for s in scored],
-                },
-                schema=schema,
-            )
-        items = [
-            authors_continuation(
-                tokenizer, authors_text(r["context"], r["text"]), authors_prompt(r["context"]), cap
-            )
-            for r in rows
-        ]
-        scored = score_continuations(
-            self.lm.model,
-            items,
-            chains=[r["config"] for r in rows],
-            pad_id=pad,
-            **self._batching,
-        )
-        clamp = self.semantics.scored_nll_clamp
         return pa.table(
             {
                 "logp_aligned": [clamped_sum(s.token_logp, clamp) for s in scored],
