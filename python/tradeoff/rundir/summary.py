@@ -136,7 +136,10 @@ class CorporaSummary:
 
 @dataclass
 class IMHSummary:
-    """The IMH chain (target pi, proposal q): diagnostics, corrected means, its corpora."""
+    """An IMH chain over one configuration's strings (proposal q): diagnostics, corrected means,
+    its corpora. ``imh``: the paper's target, pi restricted to q's support (log-weights
+    ``log pi - log q``); ``imh_global``: the globally normalised adaptor, pi^(1/tau) restricted
+    to strings whose every token is in the support (log-weights ``log pi / tau - log q``)."""
 
     acceptance_rate: float | None
     ess: float | None
@@ -147,7 +150,9 @@ class IMHSummary:
     mean_logp_aligned: Estimate
     mean_logp_adapted: Estimate
     mean_length: Estimate
-    corpora: CorporaSummary
+    # The spread of corpora resampled from the chain (the paper's chain only).
+    corpora: CorporaSummary | None = None
+    # The target's exact means where the world knows them (keys as the means').
     exact: dict[str, float] | None = None
 
 
@@ -168,6 +173,8 @@ class ConfigSummary:
     string_level: Correlations | None = None
     corpus_level: Correlations | None = None
     imh: IMHSummary | None = None
+    # The same strings reweighted to the globally normalised adaptor (see IMHSummary).
+    imh_global: IMHSummary | None = None
     exact: dict[str, float] | None = None
     reasons: dict[str, str] = field(default_factory=dict)
 
