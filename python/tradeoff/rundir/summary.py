@@ -142,6 +142,7 @@ class IMHSummary:
     to strings whose every token is in the support (log-weights ``log pi / tau - log q``)."""
 
     acceptance_rate: float | None
+    # The chain's effective sample size (autocorrelation), of n_steps.
     ess: float | None
     cramers_v: float | None
     n_steps: int
@@ -154,6 +155,13 @@ class IMHSummary:
     corpora: CorporaSummary | None = None
     # The target's exact means where the world knows them (keys as the means').
     exact: dict[str, float] | None = None
+    # The strings' importance effective sample size (sum w)^2 / sum w^2, of n_strings: how many
+    # strings the corrected means rest on.
+    importance_ess: float | None = None
+    interval: str = (
+        "normal: the self-normalised importance-sampling variance over the strings plus the "
+        "chain's Monte-Carlo variance"
+    )
 
 
 @dataclass

@@ -5,7 +5,9 @@ Four steps: :func:`load` reads the joined table and sorts strings into kept and 
 log-probability and length (estimates of expectations under q_alpha), each with a 95% bootstrap
 interval, its string-level correlations, the paper's IMH correction (target pi, proposal q_alpha:
 log-weights ``logp_aligned - logp_adapted``) with its diagnostics, the IMH-corrected means and
-corpora resampled from the chain, and ``exact`` values where the world knows them;
+corpora resampled from the chain, the same strings reweighted to the globally normalised adaptor
+(``imh_global``: target pi^(1/tau) restricted to q's support, log-weights
+``logp_aligned / tau - logp_adapted``), and ``exact`` values where the world knows them;
 :func:`analyze_pooled` the string- and corpus-level correlations over all configurations, the
 Simpson check, the implied beta and the corpus-level trade-off line; :func:`write` the files.
 
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -194,6 +197,45 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _chain(
+    values: np.ndarray,
+    log_target: np.ndarray,
+    log_proposal: np.ndarray,
+    settings: AnalysisSettings,
+    seed: int,
+) -> tuple[Any, dict[str, Estimate], float]:
+    """An IMH chain over one configuration's strings, its corrected means and the strings'
+    importance ESS. A mean's normal interval adds two variances: the strings' (the chain's long
+    run is the self-normalised importance-sampling estimate over these strings, whose delta-method
+    variance is ``sum w_i^2 (f_i - mean)^2`` with normalised weights w) and the chain's Monte-Carlo
+    variance (``var / ESS`` of the chain)."""
+    chain = stats.imh(log_target, log_proposal, n_steps=settings.n_steps, seed=seed)
+    on_chain = values[chain.indices]
+    log_weights = log_target - log_proposal
+    weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    importance_ess = float(1.0 / np.sum(weights**2))
+    z = -NormalDist().inv_cdf((1 - settings.level) / 2)
+    means = {}
+    for key, column, strings in zip(MEAN_KEYS, on_chain.T, values.T, strict=True):
+        centre = column.mean()
+        spread = np.sum(weights**2 * (strings - weights @ strings) ** 2)
+        half = z * math.sqrt(spread + column.var() / max(chain.ess, 1.0))
+        reason = None if math.isfinite(half) else "the chain's effective sample size is undefined"
+        means[key] = Estimate.of(centre, centre - half, centre + half, reason)
+    return chain, means, importance_ess
+
+
+def _diagnostics(chain: Any, importance_ess: float, settings: AnalysisSettings) -> dict[str, Any]:
+    return {
+        "acceptance_rate": _finite(chain.acceptance_rate),
+        "ess": _finite(chain.ess),
+        "importance_ess": _finite(importance_ess),
+        "cramers_v": _finite(chain.cramers_v),
+        "n_steps": settings.n_steps,
+    }
+
+
 def _imh(
     values: np.ndarray,
     log_aligned: np.ndarray,
@@ -202,21 +244,12 @@ def _imh(
     seed: int,
     accept_every_proposal: bool = False,
 ) -> tuple[IMHSummary, np.ndarray]:
-    """The paper's IMH chain over one configuration's strings, its corrected means (normal
-    intervals from the effective sample size, at most the number of strings) and corpora."""
+    """The paper's IMH chain over one configuration's strings (target pi restricted to q's
+    support), its corrected means and corpora."""
     if accept_every_proposal:
         # The authors' chain: every proposal accepted, i.e. uniform draws with replacement.
         log_aligned = log_adapted = np.zeros(len(values))
-    chain = stats.imh(log_aligned, log_adapted, n_steps=settings.n_steps, seed=seed)
-    on_chain = values[chain.indices]
-    # Accepting every proposal, the chain is i.i.d. draws of the strings.
-    n_eff = float(len(values)) if accept_every_proposal else max(min(chain.ess, len(values)), 1.0)
-    z = -NormalDist().inv_cdf((1 - settings.level) / 2)
-    means = {}
-    for key, column in zip(MEAN_KEYS, on_chain.T, strict=True):
-        half = z * column.std() / math.sqrt(n_eff)
-        reason = None if math.isfinite(half) else "the chain's effective sample size is undefined"
-        means[key] = Estimate.of(column.mean(), column.mean() - half, column.mean() + half, reason)
+    chain, means, importance_ess = _chain(values, log_aligned, log_adapted, settings, seed)
     # reward, log p, and log pi (which says whether a corpus is typical for pi)
     corpora = stats.resample_means(
         values[:, :3],
@@ -231,14 +264,32 @@ def _imh(
         low, high = np.percentile(column, [alpha, 100 - alpha])
         spread[key] = Estimate.of(column.mean(), low, high)
     summary = IMHSummary(
-        acceptance_rate=_finite(chain.acceptance_rate),
-        ess=_finite(chain.ess),
-        cramers_v=_finite(chain.cramers_v),
-        n_steps=settings.n_steps,
+        **_diagnostics(chain, importance_ess, settings),
         **means,
         corpora=CorporaSummary(settings.n_corpora, settings.corpus_size, **spread),
     )
     return summary, corpora
+
+
+# Added to a configuration's seed for its globally normalised chain, so that its draws are not
+# the paper's chain's.
+_GLOBAL_SEED_OFFSET = 0x61_6C_6F_62
+
+
+def _imh_global(
+    values: np.ndarray,
+    log_aligned: np.ndarray,
+    log_adapted: np.ndarray,
+    temperature: float,
+    settings: AnalysisSettings,
+    seed: int,
+) -> IMHSummary:
+    """The chain to the globally normalised adaptor pi^(1/tau) restricted to q's support, with
+    proposal q: log-weights ``log pi / tau - log q``. Every string of q is in the support."""
+    chain, means, importance_ess = _chain(
+        values, log_aligned / temperature, log_adapted, settings, seed + _GLOBAL_SEED_OFFSET
+    )
+    return IMHSummary(**_diagnostics(chain, importance_ess, settings), **means)
 
 
 def analyze_config(
@@ -287,14 +338,36 @@ def analyze_config(
         entry.corpus_level = _correlations(
             corpora[:, 1], corpora[:, 0], settings, settings.seed + index
         )
+        if data.semantics.imh_accepts_every_proposal:
+            entry.reasons["imh_global"] = (
+                "the authors' semantics have no globally normalised chain (their IMH accepts "
+                "every proposal)"
+            )
+        else:
+            entry.imh_global = _imh_global(
+                values,
+                data.columns["logp_aligned"][rows],
+                data.columns["logp_adapted"][rows],
+                temperature,
+                settings,
+                settings.seed + index,
+            )
     else:
         reason = f"{n} string(s) kept: the IMH chain needs 2"
-        entry.reasons.update(imh=reason, corpus_level=reason)
+        entry.reasons.update(imh=reason, corpus_level=reason, imh_global=reason)
     known = exact(name) if exact is not None else None
     if known is not None:
         entry.exact = {key: known["adapted"][col] for key, col in _EXACT_KEYS.items()}
         if entry.imh is not None:
             entry.imh.exact = {key: known["imh_target"][col] for key, col in _EXACT_KEYS.items()}
+        if entry.imh_global is not None and known.get("global_target") is not None:
+            entry.imh_global.exact = {
+                key: known["global_target"][col] for key, col in _EXACT_KEYS.items()
+            }
+        elif entry.imh_global is not None:
+            entry.reasons["imh_global_exact"] = known.get("global_reason") or (
+                "the world has no exact globally normalised answer for this configuration"
+            )
     elif exact is not None:
         entry.reasons["exact"] = "the world has no exact answer for this configuration"
     return ConfigResult(entry, corpora)
@@ -570,8 +643,9 @@ def analyze(
     semantics: str | Semantics | None = None,
 ) -> Summary:
     """Analyses a scored run and writes ``summary.json``. ``exact(config)``, when given, returns
-    ``{"adapted": {...}, "imh_target": {...}}`` expectations keyed like the columns (a world
-    with known answers). ``semantics`` (:mod:`.semantics`; by default the run's) says whose
+    ``{"adapted": {...}, "imh_target": {...}, "global_target": {...} or None}`` expectations
+    keyed like the columns (a world with known answers; ``global_reason`` says why
+    ``global_target`` is None). ``semantics`` (:mod:`.semantics`; by default the run's) says whose
     analysis it is: the corrected one, or the authors' (every IMH proposal accepted, duplicates
     and empty texts dropped, the strict ancestral configuration pooled only at temperature
     1)."""

@@ -14,8 +14,11 @@ of EOS, so strings are finite. The reward adds up over transitions, ``r(y) = sum
 - an adaptor chain applied to pi's next-token distribution in each state gives the adapted
   automaton q (the same float32 arithmetic as the sampler);
 - expectations of any additive quantity under an automaton come from its expected state visits,
-  ``v = e_start (I - Q)^-1``: reward, log p, log pi, log q and length under q, and under the IMH
-  target (pi restricted to q's support, renormalised);
+  ``v = e_start (I - Q)^-1``: reward, log p, log pi, log q and length under q, under the IMH
+  target (pi restricted to q's support, renormalised), and under the globally normalised adaptor
+  (pi^(1/tau) restricted to q's support, renormalised over strings: the same h-transform with
+  weights ``pi(a | s)^(1/tau)``, refused when those weights sum to infinity, as they can for
+  tau > 1);
 - the identity ``E[log pi] = E[log p] + E[r] / beta - log Z`` holds for every string, so for
   every expectation; :func:`exact_expectations` reports its residual.
 """
@@ -112,14 +115,18 @@ def _transfer(weights: np.ndarray, next_state: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _normaliser(weights: np.ndarray, next_state: np.ndarray) -> np.ndarray:
+def _normaliser(
+    weights: np.ndarray,
+    next_state: np.ndarray,
+    what: str = "the tilted weights p exp(r / beta)",
+    remedy: str = "lower the reward scale, raise `beta`, or raise `min_eos`",
+) -> np.ndarray:
     """Z solving ``Z = W[:, EOS] + M Z``; raises when the series diverges."""
     matrix = _transfer(weights, next_state)
     radius = max(abs(np.linalg.eigvals(matrix))) if matrix.size else 0.0
     if radius >= 1.0 - 1e-12:
         raise InfiniteNormaliserError(
-            f"the tilted weights p exp(r / beta) sum to infinity (spectral radius {radius:.4f} "
-            ">= 1): lower the reward scale, raise `beta`, or raise `min_eos`"
+            f"{what} sum to infinity over strings (spectral radius {radius:.4f} >= 1): {remedy}"
         )
     return np.linalg.solve(np.eye(len(matrix)) - matrix, weights[:, -1])
 
@@ -169,11 +176,18 @@ def _expect(model: Automaton, visits: np.ndarray, per_token: np.ndarray) -> floa
     return float(visits @ (probs * values).sum(axis=1))
 
 
-def restrict(model: Automaton, support: np.ndarray) -> Automaton:
-    """``model`` restricted to the tokens in ``support`` and renormalised as a distribution over
-    strings (each state's normaliser from one linear solve)."""
-    weights = np.where(support, model.probs, 0.0)
-    z = _normaliser(weights, model.next_state)
+def restrict(model: Automaton, support: np.ndarray, power: float = 1.0) -> Automaton:
+    """``model`` raised to ``power`` (string probabilities ``model(y)^power``), restricted to the
+    tokens in ``support`` and renormalised as a distribution over strings (each state's
+    normaliser from one linear solve; an :class:`InfiniteNormaliserError` when it diverges)."""
+    with np.errstate(divide="ignore"):
+        weights = np.where(support, np.exp(power * model.log_probs), 0.0)
+    z = _normaliser(
+        weights,
+        model.next_state,
+        f"the weights pi(a | s)^{power:g} on the support",
+        "this globally normalised adaptor has no distribution (a lower temperature has one)",
+    )
     z_next = np.column_stack([z[model.next_state], np.ones(len(z))])
     with np.errstate(divide="ignore", invalid="ignore"):
         log_probs = np.log(weights) + np.log(z_next) - np.log(z)[:, None]
@@ -184,14 +198,22 @@ def exact_expectations(
     prior: Automaton, reward: np.ndarray, beta: float, chain: AdaptorChain | str
 ) -> dict[str, Any]:
     """Exact expectations of reward, log p, log pi, log q and length (tokens, EOS included)
-    under the adapted automaton q, and under the IMH target (pi restricted to q's support); with
+    under the adapted automaton q, under the IMH target (pi restricted to q's support), and under
+    the globally normalised adaptor (``global_target``: pi^(1/tau) restricted to q's support, tau
+    the chain's temperature; None with ``global_reason`` when its normaliser diverges); with
     log Z and the identity's residual ``E_q[log pi] - (E_q[log p] + E_q[r] / beta - log Z)``."""
+    chain = AdaptorChain.coerce(chain)
     aligned, log_z = tilt(prior, reward, beta)
     adapted = adapt(aligned, chain)
-    target = restrict(aligned, adapted.log_probs > -np.inf)
+    support = adapted.log_probs > -np.inf
+    models = {"adapted": adapted, "imh_target": restrict(aligned, support)}
+    result: dict[str, Any] = {"log_z": log_z, "global_target": None, "global_reason": None}
+    try:
+        models["global_target"] = restrict(aligned, support, 1.0 / chain.split_temperature()[1])
+    except InfiniteNormaliserError as error:
+        result["global_reason"] = str(error)
     ones = np.ones_like(reward)
-    result: dict[str, Any] = {"log_z": log_z}
-    for name, model in (("adapted", adapted), ("imh_target", target)):
+    for name, model in models.items():
         visits = _visits(model)
         values = {
             "reward": _expect(model, visits, reward),
