@@ -35,6 +35,8 @@ __all__ = [
     "IMHSummary",
     "ImpliedBeta",
     "MEAN_KEYS",
+    "PerPromptLines",
+    "PromptLine",
     "Simpson",
     "Summary",
     "TradeoffLine",
@@ -283,6 +285,41 @@ class BestOfN:
 
 
 @dataclass
+class PromptLine:
+    """One prompt's trade-off line through the configurations' means for that prompt."""
+
+    prompt_id: str
+    n_strings: int
+    slope: float | None
+    intercept: float | None
+    rvalue: float | None
+    # beta implied by this prompt's strings (log pi - log p = r / beta - log Z_prompt).
+    beta: float | None
+
+
+@dataclass
+class PerPromptLines:
+    """Per-prompt trade-off lines: for each prompt with at least ``min_samples`` kept strings in
+    every pooled configuration, the least-squares line of mean reward on mean log p through the
+    configurations' means for that prompt (IMH-corrected: the chain's long-run limit, weights
+    pi / q within the prompt), and that prompt's implied beta. Their distribution, against
+    -beta, says whether one exchange rate holds across prompts."""
+
+    min_samples: int
+    n_configs: int
+    n_prompts: int
+    n_prompts_dropped: int
+    slope_median: float | None
+    slope_quartiles: list[float | None]
+    share_negative: float | None
+    beta_median: float | None
+    # The median over prompts of slope / (-beta of the prompt): 1 when every line has slope -beta.
+    ratio_to_minus_beta_median: float | None
+    prompts: list[PromptLine] = field(default_factory=list)
+    means: str = "self-normalised importance weights pi / q within each (prompt, configuration)"
+
+
+@dataclass
 class Summary:
     """Everything analyze found, per configuration and pooled."""
 
@@ -296,6 +333,7 @@ class Summary:
     implied_beta: ImpliedBeta | None = None
     typical: Typical | None = None
     best_of_n: BestOfN | None = None
+    per_prompt: PerPromptLines | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     # "corrected" or "authors" (tradeoff.stages.semantics)

@@ -43,6 +43,8 @@ from ..rundir.summary import (
     Estimate,
     IMHSummary,
     ImpliedBeta,
+    PerPromptLines,
+    PromptLine,
     Simpson,
     Summary,
     TradeoffLine,
@@ -462,6 +464,9 @@ def analyze_pooled(
     summary.best_of_n, reason = analyze_best_of_n(data, settings)
     if reason is not None:
         reasons["best_of_n"] = reason
+    summary.per_prompt, reason = analyze_per_prompt(data, settings)
+    if reason is not None:
+        reasons["per_prompt"] = reason
     return summary, pooled
 
 
@@ -611,6 +616,102 @@ def analyze_best_of_n(
             )
         )
     return block, None
+
+
+def _weighted_means(
+    values: np.ndarray, log_weights: np.ndarray, groups: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """Per group, the self-normalised weighted means of ``values``' columns."""
+    peak = np.full(n_groups, -np.inf)
+    np.maximum.at(peak, groups, log_weights)
+    weights = np.exp(log_weights - peak[groups])
+    total = np.bincount(groups, weights, n_groups)
+    return np.column_stack(
+        [np.bincount(groups, weights * column, n_groups) / total for column in values.T]
+    )
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares slope, intercept and r of y on x (NaN when x or y is constant)."""
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx, syy = float(dx @ dx), float(dy @ dy)
+    if sxx == 0 or syy == 0:
+        return math.nan, math.nan, math.nan
+    slope = float(dx @ dy) / sxx
+    return slope, float(y.mean() - slope * x.mean()), float(dx @ dy) / math.sqrt(sxx * syy)
+
+
+def analyze_per_prompt(
+    data: Loaded, settings: AnalysisSettings
+) -> tuple[PerPromptLines | None, str | None]:
+    """Per-prompt trade-off lines (:class:`PerPromptLines`): the block, or None and the reason."""
+    m = settings.per_prompt_min_samples
+    configs = [c for c in data.order if in_pooled_correlation(c, data.semantics)]
+    if len(configs) < 3:
+        return None, f"{len(configs)} pooled configuration(s): a per-prompt line needs 3"
+    keep = data.pooled
+    prompts, prompt_index = np.unique(data.prompt_id[keep].astype(str), return_inverse=True)
+    config_index = np.searchsorted(
+        np.asarray(sorted(configs), dtype=object), data.config[keep].astype(object)
+    )
+    n_cells = len(prompts) * len(configs)
+    cell = prompt_index * len(configs) + config_index
+    counts = np.bincount(cell, minlength=n_cells).reshape(len(prompts), len(configs))
+    usable = (counts >= m).all(axis=1)
+    if not usable.any():
+        return None, (
+            f"no prompt has {m} kept strings in each of the {len(configs)} pooled configurations "
+            f"(the most in every one: {int(counts.min(axis=1).max())}); generate more samples "
+            "per prompt or lower [analysis] per_prompt_min_samples"
+        )
+    columns = data.columns
+    reward, logp = columns["reward"][keep], columns["logp_prior"][keep]
+    if data.semantics.imh_accepts_every_proposal:  # the authors' chain: plain means
+        log_weights = np.zeros(len(reward))
+    else:
+        log_weights = columns["logp_aligned"][keep] - columns["logp_adapted"][keep]
+    means = _weighted_means(np.column_stack([logp, reward]), log_weights, cell, n_cells)
+    means = means.reshape(len(prompts), len(configs), 2)
+    tilt = columns["logp_aligned"][keep] - logp  # = r / beta - log Z_prompt, string by string
+    lines = []
+    for p in np.flatnonzero(usable):
+        slope, intercept, rvalue = _slope(means[p, :, 0], means[p, :, 1])
+        of_prompt = prompt_index == p
+        inverse_beta = _slope(reward[of_prompt], tilt[of_prompt])[0]
+        beta = 1.0 / inverse_beta if math.isfinite(inverse_beta) and inverse_beta != 0 else None
+        lines.append(
+            PromptLine(
+                prompt_id=str(prompts[p]),
+                n_strings=int(counts[p].sum()),
+                slope=_finite(slope),
+                intercept=_finite(intercept),
+                rvalue=_finite(rvalue),
+                beta=_finite(beta) if beta is not None else None,
+            )
+        )
+    slopes = np.array([x.slope for x in lines if x.slope is not None], dtype=float)
+    betas = np.array([x.beta for x in lines if x.beta is not None], dtype=float)
+    ratios = np.array(
+        [x.slope / -x.beta for x in lines if x.slope is not None and x.beta], dtype=float
+    )
+
+    def median(values: np.ndarray) -> float | None:
+        return _finite(float(np.median(values))) if values.size else None
+
+    return PerPromptLines(
+        min_samples=m,
+        n_configs=len(configs),
+        n_prompts=len(lines),
+        n_prompts_dropped=int((~usable).sum()),
+        slope_median=median(slopes),
+        slope_quartiles=[_finite(v) for v in np.percentile(slopes, [25, 75])]
+        if slopes.size
+        else [None, None],
+        share_negative=_finite(float((slopes < 0).mean())) if slopes.size else None,
+        beta_median=median(betas),
+        ratio_to_minus_beta_median=median(ratios),
+        prompts=lines,
+    ), None
 
 
 def write(run: RunDir, summary: Summary, results: list[ConfigResult]) -> None:

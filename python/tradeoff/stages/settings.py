@@ -516,6 +516,12 @@ class AnalysisSettings(Section):
         help='best-of-n from one configuration\'s samples, e.g. {base = "ancestral", n = [2, 4, '
         "8]}: needs at least max(n) samples per prompt of the base",
     )
+    per_prompt_min_samples: int = setting(
+        10,
+        types=(int,),
+        help="per-prompt trade-off lines for the prompts with at least this many kept strings "
+        "in every pooled configuration (>= 2)",
+    )
 
     def check(self, label: Label) -> None:
         for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples", "correlation_resamples"):
@@ -527,6 +533,11 @@ class AnalysisSettings(Section):
                 f"{label('typical_share')} must be in (0, 1], got {self.typical_share!r}"
             )
         _number(label, "typical_epsilon", self.typical_epsilon, positive=True)
+        if self.per_prompt_min_samples < 2:
+            raise ConfigError(
+                f"{label('per_prompt_min_samples')} must be an integer >= 2 (a per-prompt mean "
+                f"needs strings to weigh), got {self.per_prompt_min_samples!r}"
+            )
         if self.best_of_n is not None:
             self.best_of_n = _best_of_n(label, self.best_of_n)
 
