@@ -723,6 +723,8 @@ window.addEventListener("load", () => {{
   const ok = [...document.images].every((i) => i.complete && i.naturalWidth > 0);
   document.body.dataset.imagesLoaded = String(ok);
   document.body.dataset.imageCount = String(document.images.length);
+  document.body.dataset.imagesDecoded = [...document.images]
+    .filter((i) => i.complete && i.naturalWidth > 0).map((i) => i.alt).join(" ");
 }});
 </script>
 </body></html>
