@@ -20,7 +20,7 @@ import pytest
 from tradeoff.app.demo import run_demo
 from tradeoff.rundir.summary import Estimate, read_summary, write_summary
 from tradeoff.stages.analyze import analyze
-from tradeoff.stages.report import _fit_at_fixed_pi, cell, write_report
+from tradeoff.stages.report import _colours, _fit_at_fixed_pi, _frontier_axes, cell, write_report
 from tradeoff.stages.settings import AnalysisSettings
 from tradeoff.worlds.automaton_hf import exact_for
 
@@ -37,8 +37,12 @@ def demo(tmp_path_factory):
 
 
 def copy_run(demo, directory: Path) -> Path:
+    return copy_run_dir(demo / "run", directory)
+
+
+def copy_run_dir(source: Path, directory: Path) -> Path:
     run = directory / "run"
-    shutil.copytree(demo / "run", run)
+    shutil.copytree(source, run)
     return run
 
 
@@ -120,16 +124,35 @@ def test_best_of_n_points_are_on_the_frontier_and_in_the_table(full, tmp_path):
     for p in block.points:
         row = f"<td>best-of-{p.n}</td><td>{p.cost}</td><td>{html.escape(cell(p.mean_reward))}</td>"
         assert row in section
-    # The frontier figure changes when the points are taken out of the summary.
-    bare = tmp_path / "run"
-    shutil.copytree(run, bare)
-    without = read_summary(bare / "summary.json")
+    # The frontier figure has a marker at each point, annotated with n and cost, and a legend
+    # entry; without the block it has none of them.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def drawn(summary):
+        fig, ax = _frontier_axes(plt, summary, _colours(summary.configs))
+        xy = [tuple(xy) for line in ax.lines for xy in line.get_xydata()]
+        texts = [t.get_text() for t in ax.texts]
+        labels = ax.get_legend_handles_labels()[1]
+        plt.close(fig)
+        return xy, texts, labels
+
+    xy, texts, labels = drawn(summary)
+    for p in block.points:
+        assert (p.mean_logp_prior.value, p.mean_reward.value) in xy
+        assert f"n={p.n}, cost {p.cost}" in texts
+    assert "best-of-n from ancestral" in labels
+    without = copy.deepcopy(summary)
     without.best_of_n = None
-    write_summary(bare / "summary.json", without)
-    write_report(bare)
-    with_points = (run / "figures" / "frontier.png").read_bytes()
-    assert (bare / "figures" / "frontier.png").read_bytes() != with_points
-    assert 'id="best-of-n"' not in (bare / "report.html").read_text()
+    xy, texts, labels = drawn(without)
+    assert not texts and "best-of-n from ancestral" not in labels
+    assert all((p.mean_logp_prior.value, p.mean_reward.value) not in xy for p in block.points)
+    run = copy_run_dir(run, tmp_path)
+    write_summary(run / "summary.json", without)
+    write_report(run)
+    assert 'id="best-of-n"' not in (run / "report.html").read_text()
 
 
 def test_local_vs_global_table_and_figure(full):

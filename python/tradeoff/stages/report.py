@@ -172,6 +172,12 @@ def _error(e: Estimate) -> list[list[float]] | None:
 
 
 def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> None:
+    fig, ax = _frontier_axes(plt, summary, colours)
+    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
+
+
+def _frontier_axes(plt: Any, summary: Summary, colours: dict[str, Any]) -> tuple[Any, Any]:
+    """The frontier figure, drawn but not saved (the tests read what it shows)."""
     usable = [c for c in summary.configs if c.mean_reward.known and c.mean_logp_prior.known]
     on_frontier = set(frontier(usable)[0]) if usable else set()
     fig, ax = plt.subplots(figsize=(8, 6))
@@ -235,7 +241,7 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
         else "mean reward vs mean prior log-likelihood, 95% intervals (x: exact)",
     )
     ax.title.set_fontsize(9 if points else 12)
-    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
+    return fig, ax
 
 
 def _fit_at_fixed_pi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float, float]:
