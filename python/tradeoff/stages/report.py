@@ -1,14 +1,31 @@
 """The report stage: figures (PNG) and a self-contained ``report.html`` for an analysed run
 directory, read from ``summary.json`` through its schema. Quantities the analysis could not
-compute are shown as n/a, with their reasons listed.
+compute are shown as n/a, with their reasons listed; a panel whose block is null (an older
+summary, the authors' semantics, a setting not asked for) says why in its section instead of a
+figure. The page opens with links to every section.
 
+- ``figures/frontier.png``: each configuration's mean reward against mean prior log-likelihood
+  with 95% intervals, the Pareto frontier, the exact values when known, and the best-of-n points
+  (``summary.best_of_n``) beside them, each annotated with n and its cost (strings generated per
+  output).
 - ``figures/corpus_level.png``: the means of resampled corpora per configuration in the plane
   (mean prior log-likelihood, mean reward), coloured by adaptor family, lighter for higher
   temperature; exact expectations, where the world knows them, as black crosses.
-- ``figures/frontier.png``: each configuration's mean reward against mean prior log-likelihood
-  with 95% intervals, the Pareto frontier, and the exact values when known.
 - ``figures/string_level.png``: strings' reward against prior log-probability, with a
   least-squares line per configuration.
+- ``figures/typical.png`` (``summary.typical``): the pooled configurations' resampled corpora in
+  (mean log p, mean reward), grey, and the ones typical for pi (|mean log pi + H(pi)| <= epsilon)
+  coloured by mean log pi + H(pi); the least-squares fit of mean reward on mean log p and mean
+  log pi over the typical corpora, drawn at mean log pi = -H(pi), and a reference line of slope
+  -beta (the implied beta) through the same point. The caption gives H, epsilon, the counts, the
+  slope with its interval and how the interval was made.
+- ``figures/local_global.png`` (``ConfigSummary.imh`` and ``imh_global``): per configuration the
+  IMH-corrected means under the paper's target (pi restricted to q's support: "local") and under
+  the globally normalised adaptor (pi^(1/tau) on the support: "global"), with 95% intervals,
+  joined by a segment, exact values marked; a table beside it gives both targets' mean reward
+  and mean log p with intervals, acceptance and ESS, or "not computed" with the reason.
+- The best-of-n table: per n, the mean reward, log p and length with intervals over prompts, the
+  cost in strings per output, and the KL to the base.
 """
 
 from __future__ import annotations
@@ -147,7 +164,20 @@ def _string_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, A
     return True
 
 
+def _error(e: Estimate) -> list[list[float]] | None:
+    """An estimate's interval as matplotlib's asymmetric error (None without one)."""
+    if not e.bounded:
+        return None
+    return [[e.value - e.low], [e.high - e.value]]  # type: ignore[operator]
+
+
 def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> None:
+    fig, ax = _frontier_axes(plt, summary, colours)
+    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
+
+
+def _frontier_axes(plt: Any, summary: Summary, colours: dict[str, Any]) -> tuple[Any, Any]:
+    """The frontier figure, drawn but not saved (the tests read what it shows)."""
     usable = [c for c in summary.configs if c.mean_reward.known and c.mean_logp_prior.known]
     on_frontier = set(frontier(usable)[0]) if usable else set()
     fig, ax = plt.subplots(figsize=(8, 6))
@@ -158,13 +188,11 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
         ax.plot(*zip(*line, strict=True), color="0.3", lw=1, ls="--", label="Pareto frontier")
     for c in usable:
         x, y = c.mean_logp_prior, c.mean_reward
-        xerr = [[x.value - x.low], [x.high - x.value]] if x.bounded else None  # type: ignore[operator]
-        yerr = [[y.value - y.low], [y.high - y.value]] if y.bounded else None  # type: ignore[operator]
         ax.errorbar(
             x.value,
             y.value,
-            xerr=xerr,
-            yerr=yerr,
+            xerr=_error(x),
+            yerr=_error(y),
             fmt="o",
             color=colours[c.config],
             ms=4,
@@ -183,50 +211,286 @@ def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str,
     if block is not None and points:
         xs = [p.mean_logp_prior.value for p in points]
         ys = [p.mean_reward.value for p in points]
-        ax.plot(xs, ys, "s-", color="0.15", ms=5, lw=1, label=f"best-of-n ({block.base})")
-        for p, x, y in zip(points, xs, ys, strict=True):
-            ax.annotate(f"n={p.n}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.plot(xs, ys, "-", color="0.15", lw=1, zorder=3)
+        for i, p in enumerate(points):
+            ax.errorbar(
+                p.mean_logp_prior.value,
+                p.mean_reward.value,
+                xerr=_error(p.mean_logp_prior),
+                yerr=_error(p.mean_reward),
+                fmt="s",
+                color="0.15",
+                ms=5,
+                zorder=3,
+                label=f"best-of-n from {block.base}" if i == 0 else None,
+            )
+            ax.annotate(
+                f"n={p.n}, cost {p.cost}",
+                (p.mean_logp_prior.value, p.mean_reward.value),
+                textcoords="offset points",
+                xytext=(6, 4),
+                fontsize=8,
+                color="0.15",
+            )
     ax.set(
         xlabel="mean log p (prior)",
         ylabel="mean reward",
-        title="mean reward vs mean prior log-likelihood, 95% intervals (x: exact)",
+        title="mean reward vs mean prior log-likelihood, 95% intervals (x: exact; "
+        "squares: best-of-n, cost = strings per output)"
+        if points
+        else "mean reward vs mean prior log-likelihood, 95% intervals (x: exact)",
     )
-    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
+    ax.title.set_fontsize(9 if points else 12)
+    return fig, ax
+
+
+def _fit_at_fixed_pi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float, float]:
+    """Intercept and the coefficients of x and z in the least-squares fit y ~ 1 + x + z (the
+    fit whose x coefficient is analyze's slope at fixed mean log pi)."""
+    design = np.column_stack([np.ones_like(x), x, z])
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return float(coef[0]), float(coef[1]), float(coef[2])
+
+
+def _typical_figure(plt: Any, run: RunDir, summary: Summary) -> str | None:
+    """``figures/typical.png``; None when drawn, else the reason it is not."""
+    import pyarrow.parquet as pq
+
+    (run.figures_dir / "typical.png").unlink(missing_ok=True)  # no stale panel from a rerun
+    t = summary.typical
+    if t is None:
+        return summary.reasons.get("typical", "summary.json has no typical block")
+    if not run.corpora_path.exists():
+        return "corpora.parquet is missing: run analyze again"
+    corpora = pq.read_table(run.corpora_path)
+    if "mean_logp_aligned" not in corpora.column_names:
+        return (
+            "corpora.parquet has no mean_logp_aligned column (an older analysis): run analyze again"
+        )
+    data = corpora.to_pydict()
+    names = np.asarray(data["config"], dtype=object)
+    pooled = np.isin(names, list(t.per_config))
+    x = np.asarray(data["mean_logp_prior"], dtype=float)[pooled]
+    y = np.asarray(data["mean_reward"], dtype=float)[pooled]
+    z = np.asarray(data["mean_logp_aligned"], dtype=float)[pooled] + t.entropy
+    typical = np.abs(z) <= t.epsilon
+    if not typical.any():
+        return f"no corpus has a mean log pi within {t.epsilon:.3g} of -H(pi)"
+
+    def every(mask: np.ndarray, most: int = 5000) -> np.ndarray:
+        # An even thinning, so that the picture does not depend on a random draw.
+        rows = np.flatnonzero(mask)
+        return rows[np.linspace(0, len(rows) - 1, min(most, len(rows))).astype(int)]
+
+    # Left: the plane itself, the lines through the typical corpora's centroid (where the fit
+    # passes at their mean deviation). Right: their reward moved to mean log pi = -H(pi) along
+    # the fit (y - c z), where the slope at fixed mean log pi is a line through the points.
+    fig, (ax, right) = plt.subplots(1, 2, figsize=(12, 5.5), layout="constrained")
+    other = every(~typical)
+    if len(other):
+        ax.scatter(x[other], y[other], s=2, color="0.75", alpha=0.4, lw=0,
+                   label=f"other pooled corpora ({int((~typical).sum())})")  # fmt: skip
+    shown = every(typical)
+    # points over the lines: on the right they lie on them
+    style = {"s": 5, "cmap": "coolwarm", "lw": 0, "vmin": -t.epsilon, "vmax": t.epsilon,
+             "zorder": 3}  # fmt: skip
+    points = ax.scatter(x[shown], y[shown], c=z[shown], label=f"typical for pi ({t.n_typical})",
+                        **style)  # fmt: skip
+    tx, ty, tz = x[typical], y[typical], z[typical]
+    fitted = t.slope.known and len(tx) >= 4 and np.ptp(tx) > 0
+    if fitted:
+        intercept, slope, along_z = _fit_at_fixed_pi(tx, ty, tz)
+        adjusted = ty - along_z * tz
+        some = every(np.ones(len(tx), dtype=bool))
+        right.scatter(tx[some], adjusted[some], c=tz[some], **style)
+        xs = np.array([tx.min(), tx.max()])
+        anchor = float(tx.mean())
+        for where, at in ((ax, float(ty.mean())), (right, intercept + slope * anchor)):
+            label = f"slope at fixed mean log pi: {cell(t.slope)}"
+            where.plot(xs, at + slope * (xs - anchor), color="black", lw=1, label=label)
+            if t.minus_beta is not None:
+                label = f"slope -beta = {t.minus_beta:.3f} (implied beta)"
+                reference = at + t.minus_beta * (xs - anchor)
+                where.plot(xs, reference, color="tab:green", lw=1.5, ls=(0, (4, 4)), label=label)
+    else:
+        right.text(0.5, 0.5, f"no slope: {t.slope.reason}", ha="center", va="center",
+                   transform=right.transAxes, wrap=True)  # fmt: skip
+    fig.colorbar(points, ax=[ax, right], label="mean log pi + H(pi) (nats)", shrink=0.9)
+    ax.set(
+        xlabel="corpus mean log p (prior)",
+        ylabel="corpus mean reward",
+        title=f"pooled corpora; typical for pi: |mean log pi + H(pi)| <= {t.epsilon:.3g} "
+        f"(H = {t.entropy:.3f})",
+    )
+    right.set(
+        xlabel="corpus mean log p (prior)",
+        ylabel="mean reward at mean log pi = -H(pi) (fitted)",
+        title="the typical corpora moved to mean log pi = -H(pi)",
+    )
+    for where in (ax, right):
+        where.title.set_fontsize(10)
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, markerscale=3, loc="best")
+    from ..rundir import atomic_path
+
+    with atomic_path(run.figures_dir / "typical.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return None
+
+
+def _global_reason(c: ConfigSummary) -> str:
+    """Why a configuration has no globally normalised chain."""
+    if "imh_global" in c.reasons:
+        return c.reasons["imh_global"]
+    if c.imh is None and "imh" in c.reasons:
+        return c.reasons["imh"]
+    return "not in summary.json (the analysis that wrote it does not compute it)"
+
+
+def _local_global_figure(
+    plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]
+) -> str | None:
+    """``figures/local_global.png``; None when drawn, else the reason it is not."""
+    from matplotlib.lines import Line2D
+
+    (run.figures_dir / "local_global.png").unlink(missing_ok=True)
+    pairs = [
+        c
+        for c in summary.configs
+        if c.imh is not None
+        and c.imh_global is not None
+        and all(e.known for e in (c.imh.mean_reward, c.imh.mean_logp_prior,
+                                  c.imh_global.mean_reward, c.imh_global.mean_logp_prior))
+    ]  # fmt: skip
+    if not pairs:
+        reasons = sorted({_global_reason(c) for c in summary.configs})
+        return "; ".join(reasons) if reasons else "the run has no configurations"
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for c in pairs:
+        local, wide = c.imh, c.imh_global  # type: ignore[union-attr]
+        ends = [(t.mean_logp_prior.value, t.mean_reward.value) for t in (local, wide)]
+        ax.plot(*zip(*ends, strict=True), color=colours[c.config], lw=1, alpha=0.8)
+        for target, marker, face in ((local, "o", colours[c.config]), (wide, "s", "white")):
+            ax.errorbar(
+                target.mean_logp_prior.value,
+                target.mean_reward.value,
+                xerr=_error(target.mean_logp_prior),
+                yerr=_error(target.mean_reward),
+                fmt=marker,
+                ms=5,
+                color=colours[c.config],
+                mfc=face,
+                elinewidth=0.7,
+                label=c.config if target is local else None,
+            )
+        for target, marker in ((local, "x"), (wide, "+")):
+            e = target.exact
+            if e is not None and "mean_logp_prior" in e and "mean_reward" in e:
+                ax.scatter(e["mean_logp_prior"], e["mean_reward"], marker=marker, color="black",
+                           s=30, zorder=4)  # fmt: skip
+    ax.set(
+        xlabel="corrected mean log p (prior)",
+        ylabel="corrected mean reward",
+        title="IMH-corrected means, 95% intervals: local (pi on q's support) "
+        "to global (pi^(1/tau))",
+    )
+    ax.title.set_fontsize(10)
+    shapes = [
+        Line2D([], [], marker="o", color="0.3", ls="", label="local: pi on q's support"),
+        Line2D([], [], marker="s", color="0.3", mfc="white", ls="", label="global: pi^(1/tau)"),
+        Line2D([], [], marker="x", color="black", ls="", label="exact, local"),
+        Line2D([], [], marker="+", color="black", ls="", label="exact, global"),
+    ]
+    ax.add_artist(ax.legend(handles=shapes, fontsize=7, loc="upper right"))
+    _finish(plt, fig, ax, run.figures_dir / "local_global.png", None, loc="best")
+    return None
 
 
 def _typical_text(summary: Summary) -> str:
-    """The corpora typical for pi and the slope they lie on, against -beta."""
+    """The caption of the typical-corpora panel: the corpora typical for pi and the slope they
+    lie on, against -beta; the reason when there is no block."""
     t = summary.typical
     if t is None:
-        return ""
+        reason = summary.reasons.get("typical", "summary.json has no typical block")
+        return f"<p>Not computed: {html.escape(reason)}.</p>"
     sources = ", ".join(f"{html.escape(c)} ({n})" for c, n in t.per_config.items() if n)
     against = f" against -beta = {_number(t.minus_beta)}" if t.minus_beta is not None else ""
     return (
-        f"<h2>Corpora typical for the aligned model</h2><p>H(pi) = {t.entropy:.3f} nats per "
+        f"<p>H(pi) = {t.entropy:.3f} nats per "
         f"string ({html.escape(t.entropy_source)}; the chain's estimate "
         f"{_number(t.entropy_estimate)}). {t.n_typical} of {t.n_corpora} corpora have a mean "
         f"log pi within {t.epsilon:.3g} of -H(pi), from {sources or 'no configuration'}. Among "
         f"them, the slope of mean reward on mean log p at fixed mean log pi is "
         f"{html.escape(cell(t.slope))}{against} (interval: {html.escape(t.interval)}); the "
-        f"plain slope is {_number(t.plain_slope)}.</p>"
+        f"plain slope is {_number(t.plain_slope)}. Left: the pooled configurations' corpora "
+        "(grey) and the typical ones, coloured by mean log pi + H(pi), with the slope at fixed "
+        "mean log pi (black) and slope -beta (dashed green) through their centroid. Right: the "
+        "typical corpora's mean reward moved along the fit to mean log pi = -H(pi), where the "
+        "slope at fixed mean log pi is the line they lie on.</p>"
+    )
+
+
+def _with_exact(e: Estimate, exact: dict[str, float] | None, key: str) -> str:
+    text = cell(e)
+    if exact is not None and exact.get(key) is not None:
+        text += f"; exact {exact[key]:.3f}"
+    return text
+
+
+def _local_global_table(summary: Summary) -> str:
+    """Per configuration: both chains' corrected mean reward and log p with intervals (and
+    exact values), acceptance and ESS; "not computed" with the reason for a missing chain."""
+    rows = []
+    for c in summary.configs:
+        cells = [f"<td>{html.escape(c.config)}</td>"]
+        for target, reason in (
+            (c.imh, c.reasons.get("imh", "not in summary.json")),
+            (c.imh_global, _global_reason(c)),
+        ):
+            if target is None:
+                cells.append(f'<td colspan="4">not computed: {html.escape(reason)}</td>')
+                continue
+            values = (
+                _with_exact(target.mean_reward, target.exact, "mean_reward"),
+                _with_exact(target.mean_logp_prior, target.exact, "mean_logp_prior"),
+                _number(target.acceptance_rate, 3),
+                _number(target.ess, 0),
+            )
+            cells += [f"<td>{html.escape(v)}</td>" for v in values]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        '<table><tr><th rowspan="2">configuration</th>'
+        "<th colspan=\"4\">local: pi restricted to q's support (the paper's)</th>"
+        '<th colspan="4">global: pi^(1/tau) on strings whose every token is in the support'
+        "</th></tr><tr>"
+        + "<th>mean reward [95%]</th><th>mean log p [95%]</th><th>acceptance</th><th>ESS</th>" * 2
+        + f"</tr>{''.join(rows)}</table>"
     )
 
 
 def _best_of_n_table(summary: Summary) -> str:
-    """Best-of-n beside the adaptors: its means with intervals over prompts, cost and KL."""
+    """Best-of-n beside the adaptors: its means with intervals over prompts, cost and KL; the
+    reason when the block is null for anything but not being asked for."""
     block = summary.best_of_n
     if block is None:
-        return ""
+        reason = summary.reasons.get("best_of_n", "")
+        if not reason or reason.startswith("not asked for"):
+            return ""
+        return f'<h2 id="best-of-n">Best-of-n</h2><p>Not computed: {html.escape(reason)}.</p>'
     rows = []
     for p in block.points:
         cells = (f"best-of-{p.n}", p.cost, cell(p.mean_reward), cell(p.mean_logp_prior),
                  cell(p.mean_length), _number(p.kl_bound), _number(p.kl_estimate))  # fmt: skip
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in cells) + "</tr>")
     return (
-        f"<h2>Best-of-n from {html.escape(block.base)}</h2><p>{block.n_prompts} prompts with at "
-        f"least {block.min_samples_per_prompt} kept strings ({block.n_prompts_dropped} left out); "
-        "unbiased estimates from all subsets, intervals over prompts. Cost: strings generated per "
-        "output.</p><table><tr><th>policy</th><th>cost</th><th>mean reward [95%]</th>"
+        f'<h2 id="best-of-n">Best-of-n from {html.escape(block.base)}</h2><p>{block.n_prompts} '
+        f"prompts with at least {block.min_samples_per_prompt} kept strings "
+        f"({block.n_prompts_dropped} left out); unbiased estimates from all subsets, intervals "
+        f"over prompts ({html.escape(block.interval)}). Cost: strings generated per output; "
+        "the points are the squares on the frontier figure.</p><table><tr><th>policy</th>"
+        "<th>cost (strings per output)</th><th>mean reward [95%]</th>"
         "<th>mean log p [95%]</th><th>mean length [95%]</th><th>KL bound</th><th>KL estimate</th>"
         f"</tr>{''.join(rows)}</table>"
     )
@@ -334,7 +598,8 @@ def _paper_comparison(run: RunDir, summary: Summary) -> str:
         missing = "authors" if authors is None else "corrected"
         sentence = f"Run the preset with --semantics {missing} to see the other semantics here."
     return (
-        f"<h2>The paper's {setting} figures</h2><table><tr><th>pooled correlation</th>"
+        f'<h2 id="paper">The paper\'s {setting} figures</h2>'
+        "<table><tr><th>pooled correlation</th>"
         "<th>published</th><th>authors' semantics</th><th>corrected</th></tr>"
         f"{''.join(rows)}</table><p>{html.escape(sentence)}</p>"
     )
@@ -356,6 +621,8 @@ def write_report(run_dir: str | Path) -> Path:
     _corpus_figure(plt, run, summary, colours)
     has_strings = _string_figure(plt, run, summary, colours)
     _frontier_figure(plt, run, summary, colours)
+    typical_missing = _typical_figure(plt, run, summary)
+    global_missing = _local_global_figure(plt, run, summary, colours)
 
     def image(name: str) -> str:
         data = base64.b64encode((run.figures_dir / name).read_bytes()).decode()
@@ -379,7 +646,9 @@ def write_report(run_dir: str | Path) -> Path:
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in cells) + "</tr>")
     manifest = run.manifest_path
     manifest_text = manifest.read_text(encoding="utf-8") if manifest.exists() else "{}"
-    string_level = "<h2>String level</h2>" + image("string_level.png") if has_strings else ""
+    string_level = (
+        '<h2 id="string-level">String level</h2>' + image("string_level.png") if has_strings else ""
+    )
     string_rho = _correlation_text(summary.string_level)
     corpus_rho = _correlation_text(summary.corpus_level)
     if summary.corpus_level is None and "corpus_level" in summary.reasons:
@@ -387,13 +656,47 @@ def write_report(run_dir: str | Path) -> Path:
     missing = _not_computed(summary)
     not_computed = (
         (
-            "<h2>Not computed</h2><ul>"
+            '<h2 id="not-computed">Not computed</h2><ul>'
             + "".join(f"<li>{html.escape(m)}</li>" for m in missing)
             + "</ul>"
         )
         if missing
         else ""
     )
+    typical = '<h2 id="typical">Corpora typical for the aligned model</h2>'
+    if summary.typical is not None and typical_missing is not None:
+        typical += f"<p>Figure not drawn: {html.escape(typical_missing)}.</p>"
+    typical += (image("typical.png") if typical_missing is None else "") + _typical_text(summary)
+    local_global = (
+        '<h2 id="local-global">Local vs global normalisation</h2><p>Each configuration\'s '
+        "strings reweighted by an IMH chain to two targets: local, the paper's (pi restricted "
+        "to the adaptor's support, log-weights log pi - log q), and global (the globally "
+        "normalised adaptor pi^(1/tau) on strings whose every token is in the support, "
+        "log-weights log pi / tau - log q). "
+        + (
+            "Circles: local; squares: global; a segment joins a configuration's two; x and +: "
+            "their exact values.</p>" + image("local_global.png")
+            if global_missing is None
+            else f"Figure not drawn: global chains not computed ({html.escape(global_missing)})."
+            "</p>"
+        )
+        + _local_global_table(summary)
+    )
+    best_of_n = _best_of_n_table(summary)
+    paper = _paper_comparison(run, summary)
+    sections = [
+        ("frontier", "Trade-off frontier"),
+        ("corpus-level", "Corpus level"),
+        ("string-level", "String level") if has_strings else None,
+        ("per-configuration", "Per configuration"),
+        ("typical", "Typical corpora"),
+        ("local-global", "Local vs global"),
+        ("best-of-n", "Best-of-n") if best_of_n else None,
+        ("paper", "The paper's figures") if paper else None,
+        ("not-computed", "Not computed") if not_computed else None,
+        ("manifest", "Manifest"),
+    ]
+    nav = " · ".join(f'<a href="#{key}">{title}</a>' for key, title in filter(None, sections))
     name = html.escape(run.path.name)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tradeoff report: {name}</title>
@@ -406,24 +709,28 @@ pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
 semantics).
 String level Spearman(log p, reward) = {html.escape(string_rho)};
 corpus level = {html.escape(corpus_rho)}.</p>
-<h2>Trade-off frontier</h2>{image("frontier.png")}
-<h2>Corpus level</h2>{image("corpus_level.png")}
+<nav>{nav}</nav>
+<h2 id="frontier">Trade-off frontier</h2>{image("frontier.png")}
+<h2 id="corpus-level">Corpus level</h2>{image("corpus_level.png")}
 {string_level}
-<h2>Per configuration</h2>
+<h2 id="per-configuration">Per configuration</h2>
 <table><tr><th>configuration</th><th>strings</th><th>mean reward [95%]</th><th>exact</th>
 <th>mean log p [95%]</th><th>exact</th><th>IMH acceptance</th></tr>
 {"".join(rows)}</table>
-{_typical_text(summary)}
-{_best_of_n_table(summary)}
-{_paper_comparison(run, summary)}
+{typical}
+{local_global}
+{best_of_n}
+{paper}
 {not_computed}
-<h2>Manifest</h2><pre>{html.escape(manifest_text)}</pre>
+<h2 id="manifest">Manifest</h2><pre>{html.escape(manifest_text)}</pre>
 <script>
 // Lets a headless browser (and the tests) tell that every figure decoded.
 window.addEventListener("load", () => {{
   const ok = [...document.images].every((i) => i.complete && i.naturalWidth > 0);
   document.body.dataset.imagesLoaded = String(ok);
   document.body.dataset.imageCount = String(document.images.length);
+  document.body.dataset.imagesDecoded = [...document.images]
+    .filter((i) => i.complete && i.naturalWidth > 0).map((i) => i.alt).join(" ");
 }});
 </script>
 </body></html>
