@@ -34,8 +34,9 @@ def _world(prompt: str) -> AutomatonSettings:
 
 
 def _loaded(per_cell: int, short: dict[tuple[str, str], int] | None = None) -> Loaded:
-    rows: dict[str, list] = {k: [] for k in ("config", "prompt_id", "reward", "logp_prior",
-                                             "logp_aligned", "logp_adapted", "n_tokens")}  # fmt: skip
+    names = ("config", "prompt_id", "reward", "logp_prior", "logp_aligned", "logp_adapted",
+             "n_tokens")  # fmt: skip
+    rows: dict[str, list] = {k: [] for k in names}
     for prompt in BETAS:
         settings = _world(prompt)
         prior, reward = make_prior(settings)
@@ -52,7 +53,7 @@ def _loaded(per_cell: int, short: dict[tuple[str, str], int] | None = None) -> L
                 rows["logp_adapted"].append(string_values(adapted, tokens, adapted.log_probs))
                 rows["n_tokens"].append(float(len(tokens)))
     n = len(rows["config"])
-    columns = {k: np.asarray(v, dtype=float) for k, v in rows.items() if k not in ("config", "prompt_id")}  # fmt: skip
+    columns = {k: np.asarray(rows[k], dtype=float) for k in names[2:]}
     return Loaded(columns=columns, config=np.asarray(rows["config"], dtype=object),
                   prompt_id=np.asarray(rows["prompt_id"], dtype=object),
                   finished=np.ones(n, dtype=bool), empty=np.zeros(n, dtype=bool),

@@ -26,6 +26,8 @@ figure. The page opens with links to every section.
   and mean log p with intervals, acceptance and ESS, or "not computed" with the reason.
 - The best-of-n table: per n, the mean reward, log p and length with intervals over prompts, the
   cost in strings per output, and the KL to the base.
+- The per-prompt lines (``summary.per_prompt``): the distribution of the per-prompt trade-off
+  slopes and implied betas, and a table of the first 50 prompts.
 """
 
 from __future__ import annotations
@@ -496,6 +498,44 @@ def _best_of_n_table(summary: Summary) -> str:
     )
 
 
+def _per_prompt_text(summary: Summary) -> str:
+    """The per-prompt trade-off lines: the distribution of their slopes against -beta."""
+    block = summary.per_prompt
+    if block is None:
+        reason = summary.reasons.get("per_prompt", "not in summary.json")
+        return (
+            f'<h2 id="per-prompt">Per-prompt lines</h2><p>Not computed: {html.escape(reason)}.</p>'
+        )
+    low, high = block.slope_quartiles
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(x))}</td>"
+            for x in (
+                line.prompt_id,
+                line.n_strings,
+                _number(line.slope),
+                _number(line.rvalue),
+                _number(line.beta),
+            )  # fmt: skip
+        )
+        + "</tr>"
+        for line in block.prompts[:50]
+    )
+    more = f" (the first 50 of {len(block.prompts)})" if len(block.prompts) > 50 else ""
+    return (
+        f'<h2 id="per-prompt">Per-prompt lines</h2><p>{block.n_prompts} prompts with at least '
+        f"{block.min_samples} kept strings in each of {block.n_configs} configurations "
+        f"({block.n_prompts_dropped} left out). Per prompt, the line of mean reward on mean log p "
+        f"through its configurations' means ({html.escape(block.means)}). Slope: median "
+        f"{_number(block.slope_median)}, quartiles [{_number(low)}, {_number(high)}], "
+        f"{_number(block.share_negative)} of them negative; each prompt's implied beta: median "
+        f"{_number(block.beta_median)}; slope / (-beta): median "
+        f"{_number(block.ratio_to_minus_beta_median)}.</p><table><tr><th>prompt</th>"
+        f"<th>strings</th><th>slope</th><th>r</th><th>beta</th></tr>{rows}</table>{more}"
+    )
+
+
 def _correlation_text(level: Correlations | None) -> str:
     """A pooled Spearman correlation as text, n/a with its reason when there is none."""
     spearman = level.spearman if level is not None else None
@@ -683,6 +723,7 @@ def write_report(run_dir: str | Path) -> Path:
         + _local_global_table(summary)
     )
     best_of_n = _best_of_n_table(summary)
+    per_prompt = _per_prompt_text(summary)
     paper = _paper_comparison(run, summary)
     sections = [
         ("frontier", "Trade-off frontier"),
@@ -692,6 +733,7 @@ def write_report(run_dir: str | Path) -> Path:
         ("typical", "Typical corpora"),
         ("local-global", "Local vs global"),
         ("best-of-n", "Best-of-n") if best_of_n else None,
+        ("per-prompt", "Per-prompt lines"),
         ("paper", "The paper's figures") if paper else None,
         ("not-computed", "Not computed") if not_computed else None,
         ("manifest", "Manifest"),
@@ -720,6 +762,7 @@ corpus level = {html.escape(corpus_rho)}.</p>
 {typical}
 {local_global}
 {best_of_n}
+{per_prompt}
 {paper}
 {not_computed}
 <h2 id="manifest">Manifest</h2><pre>{html.escape(manifest_text)}</pre>
