@@ -458,7 +458,7 @@ def _local_global_table(summary: Summary) -> str:
                 _with_exact(target.mean_reward, target.exact, "mean_reward"),
                 _with_exact(target.mean_logp_prior, target.exact, "mean_logp_prior"),
                 _number(target.acceptance_rate, 3),
-                _number(target.ess, 0),
+                f"{_number(target.ess, 0)} / {_number(target.importance_ess, 0)}",
             )
             cells += [f"<td>{html.escape(v)}</td>" for v in values]
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -467,7 +467,11 @@ def _local_global_table(summary: Summary) -> str:
         "<th colspan=\"4\">local: pi restricted to q's support (the paper's)</th>"
         '<th colspan="4">global: pi^(1/tau) on strings whose every token is in the support'
         "</th></tr><tr>"
-        + "<th>mean reward [95%]</th><th>mean log p [95%]</th><th>acceptance</th><th>ESS</th>" * 2
+        + (
+            "<th>mean reward [95%]</th><th>mean log p [95%]</th><th>acceptance</th>"
+            "<th>ESS: chain / strings</th>"
+        )
+        * 2
         + f"</tr>{''.join(rows)}</table>"
     )
 
