@@ -244,3 +244,22 @@ def test_new_panels_render_in_headless_chromium(full):
     assert {"typical.png", "local_global.png", "frontier.png"} <= set(decoded)
     for key in ("typical", "local-global", "best-of-n"):
         assert f'<h2 id="{key}">' in dom and f'<a href="#{key}">' in dom
+
+
+def test_per_prompt_section_gives_the_summary_s_lines(demo, tmp_path):
+    run = demo / "run"
+    block = read_summary(run / "summary.json").per_prompt
+    assert block is not None and block.n_prompts == 1
+    page = (run / "report.html").read_text()
+    section = page[page.index('<h2 id="per-prompt">') :]
+    assert f"Slope: median {block.slope_median:.3f}" in section
+    assert f"<td>{block.prompts[0].slope:.3f}</td>" in section
+    # Without the block, its reason.
+    other = copy_run(demo, tmp_path)
+    summary = read_summary(other / "summary.json")
+    summary.per_prompt = None
+    summary.reasons["per_prompt"] = "no prompt has 10 kept strings in each configuration"
+    write_summary(other / "summary.json", summary)
+    write_report(other)
+    page = (other / "report.html").read_text()
+    assert "Not computed: no prompt has 10 kept strings in each configuration." in page
