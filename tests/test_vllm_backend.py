@@ -244,6 +244,30 @@ def test_one_seed_per_request_and_rows_beyond_the_logits_are_refused(tmp_path):
         draws.apply(logits[:1].clone())
 
 
+@pytest.mark.parametrize("model_dtype", [torch.bfloat16, torch.float16])
+def test_rows_travel_in_the_models_dtype_only_when_that_loses_nothing(tmp_path, model_dtype):
+    sink = str(tmp_path / "s.bin")
+    gen = torch.Generator().manual_seed(3)
+    # The engine widened the model's 16-bit logits to float32: narrowing them back is exact.
+    widened = (torch.randn(3, 64, generator=gen) * 4).to(model_dtype).float()
+    draws = ForcedDraws(transfer_dtype=model_dtype)
+    draws.update(update(added=[(i, ours(i, "top_p=0.9", 10 + i, sink), [1], [])
+                               for i in range(3)]))  # fmt: skip
+    assert draws._to_host(widened).dtype == model_dtype
+    draws.apply(widened.clone())
+    assert draws._lossless is True
+    # Float32 logits of the engine's own (not representable in 16 bits): they travel as they are.
+    other = ForcedDraws(transfer_dtype=model_dtype)
+    exact = torch.randn(3, 64, generator=gen)
+    assert other._to_host(exact).dtype == torch.float32 and other._lossless is False
+    draws.close()
+    data = read_sink(sink, range(3))
+    for i in range(3):
+        ref = expected(widened[i].to(model_dtype), "top_p=0.9", 10 + i, 0)
+        assert int(data[i][0]["token"]) == int(ref.tokens[0])
+        assert float(data[i][0]["logp_adapted"]) == float(ref.logp_adapted[0])
+
+
 # --- a run through a miniature of vLLM's persistent batch ----------------------------------
 
 

@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _option(
         gen, GenerateSection, "eos_token_ids", "--eos-token-id", type=int, nargs="*", metavar="ID"
     )
-    _option(gen, GenerateSection, "backend", choices=["hf", "vllm"])
+    _option(gen, GenerateSection, "backend")
     _option(gen, GenerateSection, "tensor_parallel_size", type=_positive, metavar="K")
     _option(gen, RunSection, "semantics", choices=["corrected", "authors"])
     _add_model_options(gen)

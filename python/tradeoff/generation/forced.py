@@ -17,7 +17,9 @@ A request's settings travel in ``SamplingParams.extra_args["tradeoff"]``:
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +128,23 @@ class ForcedDraws:
     tokens, e.g. the ranks of a tensor-parallel group).
     """
 
-    def __init__(self, record: bool = True) -> None:
+    def __init__(
+        self, record: bool = True, transfer_dtype: Any = None, pin_memory: bool = False
+    ) -> None:
         self.record = record
+        # The rows travel to the host in this dtype (the model's, e.g. bfloat16, half the bytes
+        # of the engine's float32) when that loses nothing: checked on the first draw, since
+        # the engine widened the model's logits; None: as given.
+        self.transfer_dtype = transfer_dtype
+        self._lossless: bool | None = None
+        self.pin_memory = pin_memory
+        self._buffer: Any = None
         self.rows: dict[int, _Request] = {}
+        # Seconds spent in apply: the copy to the host, the draw, the forcing (on the device);
+        # written as JSON every 50 draws to $TRADEOFF_PROCESSOR_TIMING when it is set (the
+        # processor runs in vLLM's engine process: benches/vllm_vs_hf.py reads it there).
+        self.timing = {"calls": 0, "rows": 0, "copy_s": 0.0, "draw_s": 0.0, "force_s": 0.0}
+        self._timing_path = os.environ.get("TRADEOFF_PROCESSOR_TIMING")
         self._chains: dict[str, AdaptorChain] = {}
         self._sinks: dict[str, Any] = {}
 
@@ -191,8 +207,9 @@ class ForcedDraws:
             )
         requests = [self.rows[i] for i in index]
         rows = torch.tensor(index, dtype=torch.long, device=logits.device)
-        # One copy of the rows to the host; the Rust sampler reads them there.
-        host = logits.index_select(0, rows).to("cpu")
+        start = time.perf_counter()
+        host = self._to_host(logits.index_select(0, rows))
+        copied = time.perf_counter()
         seeds = {r.seed for r in requests}
         tokens = np.empty(len(requests), dtype=np.int64)
         logp_base = np.empty(len(requests))
@@ -212,10 +229,54 @@ class ForcedDraws:
             logp_adapted[part] = np.asarray(draw.logp_adapted, dtype=np.float64)
         if self.record:
             self._write(requests, steps, tokens, logp_base, logp_adapted)
+        drawn = time.perf_counter()
         chosen = torch.as_tensor(tokens, device=logits.device)
         logits.index_fill_(0, rows, float("-inf"))
         logits[rows, chosen] = 0.0
+        self._time(len(requests), start, copied, drawn)
         return logits
+
+    def _time(self, n: int, start: float, copied: float, drawn: float) -> None:
+        t = self.timing
+        t["calls"] += 1
+        t["rows"] += n
+        t["copy_s"] += copied - start
+        t["draw_s"] += drawn - copied
+        t["force_s"] += time.perf_counter() - drawn
+        if self._timing_path and t["calls"] % 50 == 0:
+            Path(self._timing_path).write_text(json.dumps(t))
+
+    def _to_host(self, rows: Any) -> Any:
+        """One copy of the rows to the host, where the Rust sampler reads them."""
+        import torch
+
+        if self.transfer_dtype is not None and self._lossless is not False:
+            narrow = rows.to(self.transfer_dtype)
+            if self._lossless is None:
+                self._lossless = bool(torch.equal(narrow.to(rows.dtype), rows))
+            if self._lossless:
+                rows = narrow
+        if rows.device.type == "cpu":
+            return rows
+        if not self.pin_memory:
+            return rows.to("cpu")
+        n, v = rows.shape
+        buffer = self._buffer
+        if (
+            buffer is None
+            or buffer.shape[0] < n
+            or buffer.shape[1] != v
+            or buffer.dtype != rows.dtype
+        ):
+            buffer = self._buffer = torch.empty(
+                (max(n, 2 * (buffer.shape[0] if buffer is not None else 0)), v),
+                dtype=rows.dtype,
+                pin_memory=True,
+            )
+        host = buffer[:n]
+        host.copy_(rows, non_blocking=True)
+        torch.cuda.current_stream(rows.device).synchronize()
+        return host
 
     def _write(
         self,

@@ -292,8 +292,15 @@ def processor_class() -> type:
         """tradeoff's adaptors and draw for the requests that carry tradeoff's settings."""
 
         def __init__(self, vllm_config: Any, device: Any, is_pin_memory: bool) -> None:
-            # Only one rank of a tensor-parallel group writes the sink (all draw the same).
-            self.draws = ForcedDraws(record=_tensor_parallel_rank() == 0)
+            import torch
+
+            dtype = getattr(getattr(vllm_config, "model_config", None), "dtype", None)
+            self.draws = ForcedDraws(
+                # Only one rank of a tensor-parallel group writes the sink (all draw the same).
+                record=_tensor_parallel_rank() == 0,
+                transfer_dtype=dtype if dtype in (torch.bfloat16, torch.float16) else None,
+                pin_memory=bool(is_pin_memory) and torch.device(device).type == "cuda",
+            )
 
         @classmethod
         def validate_params(cls, sampling_params: Any) -> None:
