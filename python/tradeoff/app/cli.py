@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         gen, GenerateSection, "eos_token_ids", "--eos-token-id", type=int, nargs="*", metavar="ID"
     )
     _option(gen, GenerateSection, "backend")
+    _option(gen, GenerateSection, "tensor_parallel_size", type=_positive, metavar="K")
     _option(gen, RunSection, "semantics", choices=["corrected", "authors"])
     _add_model_options(gen)
     gen.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -390,6 +391,7 @@ def _generate(args: argparse.Namespace) -> dict[str, Any]:
             "stop",
             "eos_token_ids",
             "backend",
+            "tensor_parallel_size",
         ],
     )
     top = RunSection.from_values({"seed": args.seed, "semantics": args.semantics}, _cli_label)

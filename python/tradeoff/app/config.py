@@ -33,7 +33,8 @@ Sections and keys (unknown keys are errors that name them)::
     max_new_tokens = 256
     batch_size = 16
     stop = []
-    backend = "hf"
+    backend = "hf"                 # or "vllm" (pip install "tradeoff[vllm]")
+    tensor_parallel_size = 1       # GPUs per engine (vllm)
 
     [score]
     prior_context = "none"

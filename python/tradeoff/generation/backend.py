@@ -5,8 +5,9 @@ A backend is opened from a :class:`GenerationRequest` (the model, the prompts, t
 chains, the sampling settings) and then asked for one shard of work items at a time (it decides
 how many strings are in flight, ``settings.batch_size`` at most); it returns one record per item
 with the columns of ``samples.parquet``. Backends are chosen by name
-(``--backend hf``, ``[generate] backend = "hf"``) from :data:`BACKENDS`, imported only when
-chosen, so an optional engine's dependency is needed only by those who use it.
+(``--backend hf``, ``[generate] backend = "hf"``; ``vllm``, the optional extra
+``tradeoff[vllm]``) from :data:`BACKENDS`, imported only when chosen, so an optional engine's
+dependency is needed only by those who use it.
 
 To add a backend: a module with ``open_backend(request) -> GenerationBackend``, optionally
 ``check_request(request)`` (checks before the model is loaded: vocabulary, positions) and
@@ -35,7 +36,10 @@ __all__ = [
 ]
 
 # name -> module providing open_backend(request)
-BACKENDS: dict[str, str] = {"hf": "tradeoff.generation.hf"}
+BACKENDS: dict[str, str] = {
+    "hf": "tradeoff.generation.hf",
+    "vllm": "tradeoff.generation.vllm_backend",
+}
 
 
 @dataclass

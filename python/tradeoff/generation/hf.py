@@ -40,19 +40,17 @@ from ..errors import ConfigError, TradeoffWarning
 from ..models import load_causal_lm, load_tokenizer, model_config, position_limit
 from ..models.scoring import logits_to_keep_argument
 from .backend import GenerationRequest, GenerationSettings
+from .strings import end_reason, eos_ids, item_stream, string_record, token_budget
 from .templates import format_prompt
-from .work import Prompt, WorkItem, stream_id
+from .work import Prompt, WorkItem
 
 __all__ = ["Generator", "check_contexts", "check_request", "open_backend"]
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
-    ids: Any = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    if ids is None:
-        ids = tokenizer.eos_token_id
-    if ids is None:
-        return ()
-    return tuple(int(i) for i in (ids if isinstance(ids, (list, tuple)) else [ids]))
+    return eos_ids(
+        getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer
+    )
 
 
 def _new_cache(model: Any) -> Any:
@@ -241,12 +239,8 @@ class Generator:
 
     def _new_row(self, item: WorkItem) -> _Row:
         context = self.context_ids(item.prompt_index)
-        budget = self.settings.max_new_tokens
-        if self._total_cap is not None:
-            budget = max(1, min(budget, self._total_cap - len(context)))
-        stream = stream_id(
-            self.prompts[item.prompt_index].id, item.sample_index, self.configs[item.config_index]
-        )
+        budget = token_budget(self.settings.max_new_tokens, self._total_cap, len(context))
+        stream = item_stream(self.prompts, self.configs, item)
         return _Row(item, stream, context, budget, len(context) + budget)
 
     def _groups(self, n_items: int) -> list[_Group]:
@@ -337,20 +331,23 @@ class Generator:
         logp_base = draw.logp_base.tolist()
         logp_adapted = draw.logp_adapted.tolist()
         self.stats.row_steps += len(active)
-        eos = self.eos_ids
         keep: list[int] = []
         for j, row in enumerate(active):
             row.tokens.append(tokens[j])
             row.logp_aligned.append(float(logp_base[j]))
             row.logp_adapted.append(float(logp_adapted[j]))
-            if tokens[j] in eos:
-                row.stop_reason = "eos"
-            elif self.settings.stop_strings and self._hit_stop_string(row):
-                row.stop_reason = "stop_string"
-            elif len(row.tokens) >= row.budget:
-                pass  # max_new_tokens, the length cap or the model's positions: unfinished
-            else:
+            # length: max_new_tokens, the length cap or the model's positions (unfinished)
+            reason = end_reason(
+                row.tokens,
+                eos=self.eos_ids,
+                stop_strings=self.settings.stop_strings,
+                budget=row.budget,
+                tokenizer=self.tokenizer,
+            )
+            if reason is None:
                 keep.append(j)
+            else:
+                row.stop_reason = reason
         return keep
 
     def _select(self, group: _Group, keep: list[int]) -> None:
@@ -520,31 +517,19 @@ class Generator:
         event.record()
         group.logits, group.ready = host, event
 
-    def _hit_stop_string(self, row: _Row) -> bool:
-        # Decode only the tail that can hold a stop string just completed by the last token.
-        text = self.tokenizer.decode(row.tokens[-16:], skip_special_tokens=False)
-        return any(s in text for s in self.settings.stop_strings)
-
     def _record(self, row: _Row) -> dict[str, Any]:
         item = row.item
-        prompt = self.prompts[item.prompt_index]
-        finished = row.stop_reason != "length"
-        return {
-            "prompt_id": prompt.id,
-            "prompt": prompt.text,
-            "context": self.contexts[item.prompt_index],
-            "config": self.configs[item.config_index],
-            "sample_index": item.sample_index,
-            "text": self.tokenizer.decode(row.tokens, skip_special_tokens=True),
-            "token_ids": row.tokens,
-            "n_tokens": len(row.tokens),
-            "finished": finished,
-            "stop_reason": row.stop_reason,
-            "logp_aligned": float(np.sum(row.logp_aligned)),
-            "logp_adapted": float(np.sum(row.logp_adapted)),
-            "token_logp_aligned": row.logp_aligned,
-            "token_logp_adapted": row.logp_adapted,
-        }
+        return string_record(
+            prompt=self.prompts[item.prompt_index],
+            context=self.contexts[item.prompt_index],
+            config=self.configs[item.config_index],
+            sample_index=item.sample_index,
+            text=self.tokenizer.decode(row.tokens, skip_special_tokens=True),
+            tokens=row.tokens,
+            stop_reason=row.stop_reason,
+            logp_aligned=row.logp_aligned,
+            logp_adapted=row.logp_adapted,
+        )
 
     def run(self, batches: Iterable[Sequence[WorkItem]]) -> Iterable[list[dict[str, Any]]]:
         for batch in batches:

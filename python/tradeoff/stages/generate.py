@@ -5,8 +5,8 @@ Everything that can be checked is checked before any work (:func:`check_generate
 is written only when the work starts. Work is a :class:`~tradeoff.generation.WorkPlan` cut into
 fixed shards of ``shard_size`` strings, stamped with the hash of the settings and the model's
 identity, so a resumed, re-sharded or multi-process run equals one uninterrupted run, and shards
-of other settings are refused rather than relabelled. The backend (``hf``) owns only the model
-loop: within a shard it keeps ``batch_size`` strings in flight (continuous batching).
+of other settings are refused rather than relabelled. The backend (``hf``, ``vllm``) owns only
+the model loop: within a shard it keeps ``batch_size`` strings in flight (continuous batching).
 """
 
 from __future__ import annotations
@@ -181,6 +181,8 @@ def generate(
         dtype=models.dtype,
         device=group.device(models.device),
         trust_remote_code=models.trust_remote_code,
+        # How the engine runs, not what it draws: outside the settings hash (like world size).
+        options={"tensor_parallel_size": generate.tensor_parallel_size},
     )
     check_request(generate.backend, request)
     backend = open_backend(generate.backend, request)
@@ -190,7 +192,7 @@ def generate(
         run.remove_temporaries()
         manifest["settings"]["generate"] = settings
         manifest["models"].update(identities)
-        manifest["backend"] = {"name": generate.backend}
+        manifest["backend"] = {"name": generate.backend, **getattr(backend, "info", {})}
         manifest["semantics"] = chosen.name
         record = manifest["stages"].get("generate", {})
         if record.get("settings_hash") != digest:

@@ -341,7 +341,16 @@ class GenerateSection(Section):
         optional=True,
         help="end-of-string token ids (default: the model's generation config)",
     )
-    backend: str = setting("hf", types=(str,), help="generation backend: hf")
+    backend: str = setting(
+        "hf",
+        types=(str,),
+        help='generation backend: hf (transformers) or vllm (pip install "tradeoff[vllm]")',
+    )
+    tensor_parallel_size: int = setting(
+        1,
+        types=(int,),
+        help="GPUs per engine (vllm backend; under torchrun each rank takes this many)",
+    )
 
     def check(self, label: Label) -> None:
         if self.adaptors is not None and (
@@ -392,6 +401,12 @@ class GenerateSection(Section):
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"{label('backend')} must be one of {', '.join(BACKENDS)}; got {self.backend!r}"
+            )
+        _positive(label, "tensor_parallel_size", self.tensor_parallel_size)
+        if self.tensor_parallel_size > 1 and self.backend != "vllm":
+            raise ConfigError(
+                f"{label('tensor_parallel_size')} {self.tensor_parallel_size} needs the vllm "
+                f"backend (the {self.backend} backend runs one device per process)"
             )
 
     @property

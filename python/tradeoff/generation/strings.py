@@ -1,0 +1,109 @@
+"""What every generation backend shares about one string: its random stream, its token budget,
+the end-of-string ids, how it ends (EOS, a stop string, its length cap) and its record in
+``samples.parquet``. The backends own only their model loops, so that a string means the same
+thing whichever backend drew it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .work import Prompt, WorkItem, stream_id
+
+__all__ = [
+    "STOP_WINDOW",
+    "eos_ids",
+    "end_reason",
+    "hit_stop_string",
+    "item_stream",
+    "string_record",
+    "token_budget",
+]
+
+# The tokens decoded to look for a stop string just completed by the last token.
+STOP_WINDOW = 16
+
+
+def item_stream(prompts: Sequence[Prompt], configs: Sequence[str], item: WorkItem) -> int:
+    """The random stream of work item ``item``: from its prompt id, sample index and
+    configuration name (never from its position in a batch)."""
+    return stream_id(prompts[item.prompt_index].id, item.sample_index, configs[item.config_index])
+
+
+def eos_ids(model_eos: Any, tokenizer: Any) -> tuple[int, ...]:
+    """The end-of-string ids: the model's generation config's (``model_eos``, an id, a list or
+    None), else the tokenizer's EOS, else none."""
+    ids: Any = model_eos
+    if ids is None:
+        ids = tokenizer.eos_token_id
+    if ids is None:
+        return ()
+    return tuple(int(i) for i in (ids if isinstance(ids, (list, tuple)) else [ids]))
+
+
+def token_budget(max_new_tokens: int, total_cap: int | None, context_length: int) -> int:
+    """The most tokens a string may draw: ``max_new_tokens``, or fewer when the cap on context
+    and string together (the model's positions, the authors' length cap) ends it first; at
+    least one."""
+    if total_cap is None:
+        return max_new_tokens
+    return max(1, min(max_new_tokens, total_cap - context_length))
+
+
+def hit_stop_string(tokenizer: Any, tokens: Sequence[int], stop_strings: Sequence[str]) -> bool:
+    """Whether the last tokens of ``tokens`` hold a stop string (decoding only the tail that can
+    hold one just completed by the last token)."""
+    text = tokenizer.decode(list(tokens[-STOP_WINDOW:]), skip_special_tokens=False)
+    return any(s in text for s in stop_strings)
+
+
+def end_reason(
+    tokens: Sequence[int],
+    *,
+    eos: Sequence[int],
+    stop_strings: Sequence[str],
+    budget: int,
+    tokenizer: Any,
+) -> str | None:
+    """Why a string ends after its last token (``tokens`` its tokens so far): ``eos``,
+    ``stop_string``, ``length`` (its budget), or None (it goes on)."""
+    if tokens[-1] in eos:
+        return "eos"
+    if stop_strings and hit_stop_string(tokenizer, tokens, stop_strings):
+        return "stop_string"
+    if len(tokens) >= budget:
+        return "length"
+    return None
+
+
+def string_record(
+    *,
+    prompt: Prompt,
+    context: str,
+    config: str,
+    sample_index: int,
+    text: str,
+    tokens: list[int],
+    stop_reason: str,
+    logp_aligned: list[float],
+    logp_adapted: list[float],
+) -> dict[str, Any]:
+    """One row of ``samples.parquet`` (``stop_reason`` ``length`` is an unfinished string)."""
+    return {
+        "prompt_id": prompt.id,
+        "prompt": prompt.text,
+        "context": context,
+        "config": config,
+        "sample_index": sample_index,
+        "text": text,
+        "token_ids": tokens,
+        "n_tokens": len(tokens),
+        "finished": stop_reason != "length",
+        "stop_reason": stop_reason,
+        "logp_aligned": float(np.sum(logp_aligned)),
+        "logp_adapted": float(np.sum(logp_adapted)),
+        "token_logp_aligned": logp_aligned,
+        "token_logp_adapted": logp_adapted,
+    }
