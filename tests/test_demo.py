@@ -75,6 +75,8 @@ def test_demo_estimates_meet_the_exact_answers(demo):
     pearson = summary["string_level"]["pearson"]
     assert pearson["low"] <= exact["string_level_pearson"] <= pearson["high"]
     assert simpson["between"] == pytest.approx(exact["between_pearson"], abs=0.15)
+    on_disk = json.loads((out / "run" / "summary.json").read_text())
+    assert on_disk["configs"][0]["config"] == summary["configs"][0]["config"]
 
 
 def test_the_demo_prints_the_reversal(demo):
@@ -102,8 +104,6 @@ def test_the_independent_world_is_the_second_preset():
     assert parser.parse_args(["demo", "--world", "independent"]).world == "independent"
     with pytest.raises(SystemExit):
         parser.parse_args(["demo", "--world", "other"])
-    on_disk = json.loads((out / "run" / "summary.json").read_text())
-    assert on_disk["configs"][0]["config"] == summary["configs"][0]["config"]
 
 
 def test_analyze_and_report_commands_on_the_demo_run(demo, tmp_path):
