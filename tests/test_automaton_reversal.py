@@ -157,3 +157,28 @@ def test_presets_and_settings_are_checked():
         AutomatonSettings(state_weight=1.0)
     with pytest.raises(ConfigError, match="`eos_reward` must be a finite number"):
         AutomatonSettings(reward="reversal", eos_reward=float("nan"))
+
+
+def test_a_configs_world_section_picks_the_preset(tmp_path):
+    from tradeoff.app.config import config_from_dict
+    from tradeoff.app.run import _world_inputs
+    from tradeoff.worlds.automaton_hf import load_world
+
+    def config(world):
+        values = demo_config(str(tmp_path / "out"))
+        values["world"] = world
+        return config_from_dict(values, "the test")
+
+    with pytest.raises(
+        ConfigError, match=r"\[world\] 'preset' must be one of reversal, independent"
+    ):
+        config({"kind": "automaton", "preset": "other"})
+    with pytest.raises(ConfigError, match=r"\[world\] 'min_eos' must be in \(0, 1\)"):
+        config({"preset": "independent", "min_eos": 1.5})
+    _world_inputs(config({"preset": "independent", "seed": 5}), build=True)
+    settings, _, _ = load_world(tmp_path / "out" / "world")
+    assert settings == AutomatonSettings(seed=5, min_eos=0.15)
+    _world_inputs(config({"kind": "automaton"}), build=True)  # the preset by default: reversal
+    settings, prior, reward = load_world(tmp_path / "out" / "world")
+    assert settings == REVERSAL
+    np.testing.assert_array_equal(reward, make_prior(REVERSAL)[1])
