@@ -57,8 +57,8 @@ class AutomatonSettings:
 
     ``reward`` says how the reward table is drawn (see :func:`make_prior`):
 
-    - ``"independent"``: ``w = reward_scale * normal``, drawn independently of the prior (string
-      and corpus level correlations are both negative: no reversal);
+    - ``"independent"``: ``w = reward_scale * normal``, drawn independently of the prior (in the
+      first demo world, string and corpus level correlations are both negative: no reversal);
     - ``"reversal"``: ``w[s, a] = state_weight * m_s - surprise_weight * (log p(a | s) - m_s)
       + symbol_reward [a is a symbol] + eos_reward [a is EOS] + reward_scale * normal``, with
       ``m_s = sum_a p(a | s) log p(a | s)`` the state's mean token log-probability, and each
