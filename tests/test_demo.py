@@ -61,8 +61,49 @@ def test_demo_estimates_meet_the_exact_answers(demo):
         for method in ("spearman", "pearson", "kendall"):
             c = summary[level][method]
             assert -1 <= c["low"] <= c["statistic"] <= c["high"] <= 1
+    # The paper's reversal: strings likelier under the prior score higher, while the corpora
+    # trade prior likelihood for reward, each clear of 0 by its interval; Simpson flags it.
+    for method in ("spearman", "pearson", "kendall"):
+        assert summary["string_level"][method]["low"] > 0
+        assert summary["corpus_level"][method]["high"] < 0
+    simpson = summary["simpson"]
+    assert simpson["reversal"] is True and simpson["pooled"] > 0 > simpson["between"]
+    exact = summary["exact_correlations"]
+    assert exact["string_level_pearson"] > 0 > exact["corpus_level_pearson"]
+    # The exact pooled Pearson correlation lies in the estimate's interval; Simpson's
+    # between-configuration one is the adapted models' means', estimated from 400 strings each.
+    pearson = summary["string_level"]["pearson"]
+    assert pearson["low"] <= exact["string_level_pearson"] <= pearson["high"]
+    assert simpson["between"] == pytest.approx(exact["between_pearson"], abs=0.15)
     on_disk = json.loads((out / "run" / "summary.json").read_text())
     assert on_disk["configs"][0]["config"] == summary["configs"][0]["config"]
+
+
+def test_the_demo_prints_the_reversal(demo):
+    _, summary = demo
+    # What `tradeoff-eval demo` prints after the table (the fixture ran it with --json).
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        cli._print_reversal(summary)
+    text = printed.getvalue()
+    string = re.search(r"string level \(14,000 strings\): Spearman \+(\S+) \[(\S+), (\S+)\]", text)
+    corpus = re.search(r"corpus level \(70,000 corpora\): Spearman (-\S+) \[(\S+), (\S+)\]", text)
+    assert string and corpus, text
+    assert 0 < float(string[2]) <= float(string[1]) <= float(string[3])
+    assert float(corpus[2]) <= float(corpus[1]) <= float(corpus[3]) < 0
+    assert "exact Pearson +0.192" in text and "limit Pearson -0.607" in text
+    assert re.search(r"Simpson \(Pearson\): pooled \+\S+, between configurations -\S+ "
+                     r"\(exact -0.410\).*reversal: yes", text)  # fmt: skip
+    assert summary["string_level"]["spearman"]["statistic"] == pytest.approx(float(string[1]),
+                                                                             abs=5e-4)  # fmt: skip
+
+
+def test_the_independent_world_is_the_second_preset():
+    parser = cli.build_parser()
+    assert parser.parse_args(["demo"]).world == "reversal"
+    assert parser.parse_args(["demo", "--world", "independent"]).world == "independent"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--world", "other"])
 
 
 def test_analyze_and_report_commands_on_the_demo_run(demo, tmp_path):

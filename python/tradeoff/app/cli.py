@@ -106,7 +106,17 @@ DEMO_HELP = """\
 Builds an automaton world (a prior automaton, an additive reward, the aligned model
 pi = p exp(r / beta) / Z computed exactly, all saved as transformers models), then runs the real
 pipeline on it: generate (7 adaptor families x 5 temperatures), score, analyze, report. Prints each
-configuration's estimated means with 95% intervals next to their exact values.
+configuration's estimated means with 95% intervals next to their exact values, then the
+string-level and corpus-level correlations of (log p, reward) with their intervals, the Simpson
+check, and their exact values.
+
+Worlds (--world):
+  reversal     the default: the paper's phenomenon. The reward rewards predictable states and,
+               within a state, rarer tokens: strings likelier under p score higher (string level
+               > 0), while the corpora the adaptors draw trade prior likelihood for reward
+               (corpus level < 0), and the Simpson check flags the reversal.
+  independent  the first demo world: a reward drawn independently of the prior; both
+               correlations are negative (no reversal).
 """
 
 
@@ -353,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="demo-run", help="output directory (default: demo-run)")
     demo.add_argument("--samples", type=_positive, default=400, help="strings per configuration")
     demo.add_argument("--seed", type=_seed, default=0)
+    demo.add_argument(
+        "--world",
+        choices=["reversal", "independent"],
+        default="reversal",
+        help="the world: reversal (the default; the paper's string- vs corpus-level reversal) "
+        "or independent (a reward independent of the prior; no reversal)",
+    )
     demo.add_argument("--json", action="store_true", help="print the summary on stdout")
     return parser
 
@@ -590,10 +607,13 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 def _demo(args: argparse.Namespace) -> dict[str, Any]:
     from .demo import coverage, run_demo
 
-    summary = run_demo(args.out, samples=args.samples, seed=args.seed, progress=None)
+    summary = run_demo(
+        args.out, samples=args.samples, seed=args.seed, world=args.world, progress=None
+    )
     summary["coverage"] = coverage(summary)
     if not args.json:
         _print_configs(summary)
+        _print_reversal(summary)
         print(
             f"{summary['coverage']:.0%} of the estimated means have the exact value in their "
             f"95% interval; {summary['seconds']:.1f} s; report: {summary['report']}"
@@ -650,6 +670,50 @@ def _print_configs(data: dict[str, Any]) -> None:
     notes += [f"{k.replace('_', ' ')}: {r}" for k, r in summary.reasons.items()]
     for note in notes:
         print(f"n/a  {note}")
+
+
+def _print_reversal(data: dict[str, Any]) -> None:
+    """The demo's verdict: string-level and corpus-level correlations with their intervals and
+    the exact values, and the Simpson check."""
+    from ..rundir.summary import Summary
+
+    summary = Summary.from_dict(data)
+    exact = data.get("exact_correlations") or {}
+
+    def corr(c: Any) -> str:
+        if c is None or c.statistic is None:
+            return f"n/a ({c.reason})" if c is not None else "n/a"
+        interval = f" [{c.low:.3f}, {c.high:.3f}]" if c.low is not None else " [no interval]"
+        return f"{c.statistic:+.3f}{interval}"
+
+    def known(key: str) -> str:
+        value = exact.get(key)
+        return f"{value:+.3f}" if value is not None else "–"
+
+    for label, level, key, what in (
+        ("string level", summary.string_level, "string_level_pearson", "exact"),
+        ("corpus level", summary.corpus_level, "corpus_level_pearson", "limit"),
+    ):
+        if level is None:
+            print(f"{label}: n/a")
+            continue
+        n = f"{level.n_corpora:,} corpora" if level.n_corpora else f"{level.n:,} strings"
+        print(
+            f"{label} ({n}): Spearman {corr(level.spearman)}, Pearson {corr(level.pearson)}; "
+            f"{what} Pearson {known(key)}"
+        )
+    s = summary.simpson
+    if s is not None:
+
+        def num(v: float | None) -> str:
+            return f"{v:+.3f}" if v is not None else "n/a"
+
+        verdict = "yes" if s.reversal else "no"
+        print(
+            f"Simpson (Pearson): pooled {num(s.pooled)}, between configurations "
+            f"{num(s.between)} (exact {known('between_pearson')}), median within "
+            f"{num(s.within_median)}; reversal: {verdict}"
+        )
 
 
 def _one_line_warnings() -> None:

@@ -10,8 +10,8 @@ Sections and keys (unknown keys are errors that name them)::
 
     [world]                        # optional: an exact automaton world instead of [models]
     kind = "automaton"             # and [prompts]; its models are built in OUT/world
-    seed = 4
-    min_eos = 0.15
+    preset = "reversal"            # or "independent"; seed, min_eos, beta, n_states and
+    seed = 163                     # n_symbols override the preset's
 
     [models]
     aligned = "org/aligned-model"  # local directory or hub id

@@ -14,20 +14,34 @@ from typing import Any
 
 from ..rundir.summary import Summary
 
-__all__ = ["DEMO_FAMILIES", "DEMO_TEMPERATURES", "demo_config", "demo_configs", "run_demo"]
+__all__ = [
+    "DEMO_FAMILIES",
+    "DEMO_TEMPERATURES",
+    "DEMO_WORLDS",
+    "demo_config",
+    "demo_configs",
+    "run_demo",
+]
 
 # The paper's families (top-k 50 and 30, top-p 0.90 and 0.95, typical 0.9, eta 0.0009), scaled
-# to a 12-symbol vocabulary.
+# to a 12-symbol vocabulary. Typical's mass is 0.85, not 0.9: at temperature 0.5 the reversal
+# world's next-token distributions are so sharp that typical=0.9 keeps exactly top_p=0.9's tokens
+# in every state (two families would be one); 0.85 keeps a different set from every other family
+# at every temperature (tests/test_automaton_reversal.py checks it against transformers too).
 DEMO_FAMILIES = [
     "ancestral",
     "top_k=6",
     "top_k=4",
     "top_p=0.9",
     "top_p=0.95",
-    "typical=0.9",
+    "typical=0.85",
     "eta=0.02",
 ]
 DEMO_TEMPERATURES = [0.5, 0.75, 1.0, 1.25, 1.5]
+# The worlds the demo runs on (tradeoff.worlds.automaton.PRESETS): "reversal" (the default) shows
+# the paper's reversal, a positive string-level and a negative corpus-level correlation;
+# "independent" (the first demo world) has a reward drawn independently of the prior.
+DEMO_WORLDS = ("reversal", "independent")
 
 
 def demo_configs() -> list[str]:
@@ -36,15 +50,22 @@ def demo_configs() -> list[str]:
     return grid(DEMO_FAMILIES, DEMO_TEMPERATURES)
 
 
-def demo_config(out: str = "demo-run", *, samples: int = 400, seed: int = 0) -> dict[str, Any]:
-    """The demo as a run configuration (examples/demo.toml is this, written out)."""
+def demo_config(
+    out: str = "demo-run", *, samples: int = 400, seed: int = 0, world: str = "reversal"
+) -> dict[str, Any]:
+    """The demo as a run configuration (examples/demo.toml is this, written out); ``world`` is
+    one of :data:`DEMO_WORLDS`."""
+    from ..errors import ConfigError
     from ..stages.settings import AnalysisSettings
 
+    if world not in DEMO_WORLDS:
+        raise ConfigError(f"`world` must be one of {', '.join(DEMO_WORLDS)}; got {world!r}")
     return {
         "out": out,
         "seed": seed,
-        # EOS at least 0.15 in every state: every demo configuration ends its strings.
-        "world": {"kind": "automaton", "seed": 4, "min_eos": 0.15},
+        # The preset holds the world's seed and shape; its least EOS probability per state
+        # (0.2 and 0.15) makes every demo configuration end its strings.
+        "world": {"kind": "automaton", "preset": world},
         "generate": {
             "families": DEMO_FAMILIES,
             "temperatures": DEMO_TEMPERATURES,
@@ -61,14 +82,42 @@ def demo_config(out: str = "demo-run", *, samples: int = 400, seed: int = 0) -> 
 
 
 def run_demo(
-    out: str = "demo-run", *, samples: int = 400, seed: int = 0, progress: bool | None = None
+    out: str = "demo-run",
+    *,
+    samples: int = 400,
+    seed: int = 0,
+    world: str = "reversal",
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Runs the demo into ``out`` (world/, run/) and returns the analysis summary."""
+    """Runs the demo into ``out`` (world/, run/) on ``world`` (one of :data:`DEMO_WORLDS`) and
+    returns the analysis summary."""
     from .config import config_from_dict
     from .run import run_config
 
-    config = config_from_dict(demo_config(out, samples=samples, seed=seed), "the demo")
-    return run_config(config, progress=progress)
+    config = config_from_dict(demo_config(out, samples=samples, seed=seed, world=world), "the demo")
+    summary = run_config(config, progress=progress)
+    summary["exact_correlations"] = exact_correlations(config.out / "world", summary)
+    return summary
+
+
+def exact_correlations(world: Any, summary: dict[str, Any]) -> dict[str, Any]:
+    """The exact counterparts of the summary's pooled correlations, for the world saved in
+    ``world``: the pooled string-level Pearson correlation of (log p, reward) (configurations
+    weighted by their kept strings, as pooling does), Simpson's between-configuration one (of
+    the adapted models' means) and the corpus-level one's limit (of the IMH targets' means, each
+    configuration's corpora in equal numbers), over the summary's configurations."""
+    from ..worlds.automaton_hf import load_world
+    from ..worlds.automaton_moments import exact_correlations as exact
+
+    settings, prior, reward = load_world(world)
+    configs = summary["configs"]
+    return exact(
+        prior,
+        reward,
+        settings.beta,
+        [c["config"] for c in configs],
+        weights=[c["n_strings"] for c in configs],
+    )
 
 
 def coverage(summary: dict[str, Any] | Summary) -> float:

@@ -43,15 +43,16 @@ def _world_inputs(config: RunConfig, build: bool) -> _Inputs:
     prompts = PromptsSection(source=str(config.out / "prompts.jsonl"), template="{prompt}")
     if not build:
         return _Inputs(models, prompts)
-    from ..worlds.automaton import AutomatonSettings
+    from ..worlds.automaton import preset_settings
     from ..worlds.automaton_hf import exact_for, save_world
 
     assert config.world is not None
     w = config.world
-    settings = AutomatonSettings(
+    settings = preset_settings(
+        w.preset,
         seed=w.seed,
-        min_eos=float(w.min_eos),
-        beta=float(w.beta),
+        min_eos=None if w.min_eos is None else float(w.min_eos),
+        beta=None if w.beta is None else float(w.beta),
         n_states=w.n_states,
         n_symbols=w.n_symbols,
     )

@@ -170,19 +170,44 @@ class RunSection(Section):
 
 @dataclass
 class WorldSection(Section):
-    """An exact automaton world in place of [models] and [prompts]."""
+    """An exact automaton world in place of [models] and [prompts]: a named world (``preset``),
+    whose seed and shape the other keys override."""
 
     name: ClassVar[str] = "world"
     kind: str = setting("automaton", types=(str,), help="the world: automaton")
-    seed: int = setting(4, types=(int,), help="the seed the world is drawn from")
-    min_eos: float = setting(0.15, types=(float, int), help="least EOS probability per state")
-    beta: float = setting(1.0, types=(float, int), help="the tilt: pi = p exp(r / beta) / Z")
-    n_states: int = setting(6, types=(int,), help="states of the prior automaton")
-    n_symbols: int = setting(12, types=(int,), help="symbols (tokens other than EOS)")
+    preset: str = setting(
+        "reversal",
+        types=(str,),
+        help="reversal (a reward that rises with the prior's log-probability string by string, "
+        "while the corpora trade one for the other: the paper's reversal) or independent (a "
+        "reward drawn independently of the prior: both correlations negative)",
+    )
+    seed: int | None = setting(
+        None, types=(int,), optional=True, help="the seed the world is drawn from (the preset's)"
+    )
+    min_eos: float | None = setting(
+        None, types=(float, int), optional=True, help="least EOS probability per state"
+    )
+    beta: float | None = setting(
+        None, types=(float, int), optional=True, help="the tilt: pi = p exp(r / beta) / Z"
+    )
+    n_states: int | None = setting(
+        None, types=(int,), optional=True, help="states of the prior automaton"
+    )
+    n_symbols: int | None = setting(
+        None, types=(int,), optional=True, help="symbols (tokens other than EOS)"
+    )
 
     def check(self, label: Label) -> None:
+        from ..worlds.automaton import PRESETS
+
         if self.kind != "automaton":
             raise ConfigError(f"{label('kind')} must be 'automaton', got {self.kind!r}")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"{label('preset')} must be one of {', '.join(PRESETS)}; got "
+                              f"{self.preset!r}")  # fmt: skip
+        if self.seed is not None:
+            _seed(label, "seed", self.seed)
         _number(label, "min_eos", self.min_eos, unit=True)
         _number(label, "beta", self.beta, positive=True)
         _positive(label, "n_states", self.n_states)
