@@ -57,6 +57,21 @@ def test_demo_estimates_meet_the_exact_answers(demo):
     assert sum(typical["per_config"].values()) == typical["n_typical"]
     # The plain slope in the window is pulled towards 0 by what is left of mean log pi's spread.
     assert -1.0 < typical["plain_slope"] < 0
+    # The globally normalised chains cover the world's exact values where it has them (not for
+    # tau > 1 without truncation: pi^(1/tau) has no normaliser) and give an interval.
+    hits = total = 0
+    for c in summary["configs"]:
+        g = c["imh_global"]
+        if g["exact"] is None:
+            assert "sum to infinity" in c["reasons"]["imh_global_exact"]
+            continue
+        for key in ("mean_reward", "mean_logp_prior", "mean_logp_aligned"):
+            if g[key]["low"] is not None:
+                total += 1
+                hits += g[key]["low"] <= g["exact"][key] <= g[key]["high"]
+            else:
+                assert "Pareto k-hat" in g[key]["reason"]
+    assert total >= 60 and hits >= 0.9 * total, (hits, total)
     for level in ("string_level", "corpus_level"):
         for method in ("spearman", "pearson", "kendall"):
             c = summary[level][method]
@@ -113,8 +128,13 @@ def test_analyze_and_report_commands_on_the_demo_run(demo, tmp_path):
     assert summary["settings"]["n_steps"] == 5000
     report = json.loads(run("report", "--run", str(out / "run"), "--json"))["report"]
     page = open(report, encoding="utf-8").read()
-    assert page.count("data:image/png;base64,") == 3 and "</html>" in page
-    for figure in ("frontier.png", "corpus_level.png", "string_level.png"):
+    # Every figure the report drew is embedded: the frontier, corpus and string levels, the
+    # typical corpora, local vs global.
+    figures = sorted(p.name for p in (out / "run" / "figures").glob("*.png"))
+    assert figures == ["corpus_level.png", "frontier.png", "local_global.png", "string_level.png",
+                       "typical.png"]  # fmt: skip
+    assert page.count("data:image/png;base64,") == len(figures) and "</html>" in page
+    for figure in figures:
         data = (out / "run" / "figures" / figure).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", data[16:24])
@@ -145,7 +165,7 @@ def test_report_renders_in_headless_chromium(demo):
     )  # fmt: skip
     body = re.search(r"<body[^>]*>", done.stdout)
     assert body, done.stderr[-2000:]
-    assert 'data-images-loaded="true"' in body[0] and 'data-image-count="3"' in body[0]
+    assert 'data-images-loaded="true"' in body[0] and 'data-image-count="5"' in body[0]
     assert "Probability–quality trade-off" in done.stdout
 
 

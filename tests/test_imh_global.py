@@ -120,3 +120,44 @@ def test_analyze_global_chain_covers_the_exact_expectations():
             total += 1
             hits += estimate.low <= exact[column] <= estimate.high
     assert hits / total >= 0.9, f"{hits} of {total}"
+
+
+@pytest.mark.parametrize("k", [0.2, 0.5, 0.9, 1.5])
+def test_pareto_k_recovers_the_shape_of_generalised_pareto_weights(k):
+    from scipy.stats import genpareto
+
+    from tradeoff import stats
+
+    weights = genpareto.rvs(k, size=20_000, random_state=np.random.default_rng(int(10 * k)))
+    assert stats.pareto_k(np.log(weights)) == pytest.approx(k, abs=0.12)
+    # Bounded and light tails stay below the threshold; equal weights have no tail at all.
+    rng = np.random.default_rng(1)
+    assert stats.pareto_k(rng.normal(0, 0.3, 4000)) < stats.pareto_k_threshold(4000)
+    assert stats.pareto_k(np.zeros(400)) == -np.inf
+    assert np.isnan(stats.pareto_k(np.zeros(10)))
+    assert stats.pareto_k_threshold(400) == pytest.approx(1 - 1 / np.log10(400))
+    assert stats.pareto_k_threshold(10**6) == 0.7
+
+
+def test_heavy_tailed_weights_give_means_without_intervals():
+    # q at temperature 1.3 proposes for pi^(1/1.3) globally normalised: log-weights with a
+    # Pareto tail (k = 1.5) far above the threshold.
+    rng = np.random.default_rng(3)
+    from scipy.stats import genpareto
+
+    log_w = np.log(genpareto.rvs(1.5, size=400, random_state=rng))
+    values = np.column_stack([rng.normal(size=400) for _ in range(5)])
+    result = _imh_global(values, log_w, np.zeros(400), 1.0, AnalysisSettings(n_steps=5000), 0)
+    assert result.pareto_k > 1
+    for key in MEAN_KEYS:
+        estimate = getattr(result, key)
+        assert estimate.value is not None and estimate.low is None and estimate.high is None
+        assert "Pareto k-hat" in estimate.reason and "PSIS" in estimate.reason
+
+
+def test_pareto_k_is_undefined_for_a_tail_of_repeated_weights():
+    from tradeoff import stats
+
+    # 400 strings, 20 distinct: a repeated string repeats its weight (the largest 60 hold 3).
+    log_w = np.repeat(np.random.default_rng(0).normal(size=20), 20)
+    assert np.isnan(stats.pareto_k(log_w))

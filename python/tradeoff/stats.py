@@ -49,6 +49,8 @@ __all__ = [
     "implied_beta",
     "kendall",
     "linregress",
+    "pareto_k",
+    "pareto_k_threshold",
     "pearson",
     "resample_means",
     "segment_count",
@@ -261,6 +263,46 @@ def imh(log_target: Any, log_proposal: Any, *, n_steps: int, seed: int) -> IMHRe
     n_steps = _size("n_steps", n_steps)
     indices, rate, ess, v = _core.imh(target, proposal, n_steps, check_seed(seed))
     return IMHResult(indices, rate, ess, v)
+
+
+def pareto_k(log_weights: Any) -> float:
+    """The Pareto k-hat of importance weights ``exp(log_weights)`` (Vehtari, Simpson, Gelman,
+    Yao and Gabry, "Pareto smoothed importance sampling", JMLR 2024): the shape of a generalised
+    Pareto distribution fitted to the largest ``min(N / 5, 3 sqrt(N))`` weights by Zhang and
+    Stephens' (2009) estimator, with PSIS's weak prior towards 0.5. Above
+    :func:`pareto_k_threshold` the weights' tail is too heavy for a self-normalised estimate to
+    be trusted (its variance may be infinite); ``-inf`` when the largest weights are all equal
+    (a bounded tail); NaN for fewer than 25 weights, or when fewer than half of the largest
+    weights are distinct (repeated strings: no tail shape to fit). A few dozen numbers: numpy,
+    not the core.
+    """
+    log_w = np.sort(_vector("log_weights", log_weights))
+    n = len(log_w)
+    m = int(min(0.2 * n, 3 * np.sqrt(n)))
+    if m < 5:
+        return float("nan")
+    weights = np.exp(log_w - log_w[-1])
+    x = weights[-m:] - weights[-m - 1]
+    if x[-1] <= 0:
+        return float("-inf")
+    # Repeated strings repeat their weights: a tail of a few distinct values has no shape to fit.
+    if len(np.unique(x)) < m / 2:
+        return float("nan")
+    x_star = x[int(m / 4 + 0.5) - 1]
+    if x_star <= 0:  # ties at the threshold: the smallest exceedance instead
+        x_star = x[x > 0][0]
+    n_theta = 30 + int(np.sqrt(m))
+    theta = 1 / x[-1] + (1 - np.sqrt(n_theta / (np.arange(1, n_theta + 1) - 0.5))) / (3 * x_star)
+    k = np.log1p(-theta[:, None] * x).mean(axis=1)
+    log_likelihood = m * (np.log(-theta / k) - k - 1)
+    posterior = 1 / np.exp(log_likelihood - log_likelihood[:, None]).sum(axis=1)
+    k_hat = float(np.log1p(-np.sum(theta * posterior) * x).mean())
+    return (m * k_hat + 10 * 0.5) / (m + 10)
+
+
+def pareto_k_threshold(n: int) -> float:
+    """PSIS's reliability threshold for k-hat with ``n`` weights: ``min(1 - 1 / log10(n), 0.7)``."""
+    return min(1 - 1 / np.log10(max(n, 11)), 0.7)
 
 
 def cramers_v(a: Any, b: Any) -> float:

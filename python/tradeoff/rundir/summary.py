@@ -160,6 +160,10 @@ class IMHSummary:
     # The strings' importance effective sample size (sum w)^2 / sum w^2, of n_strings: how many
     # strings the corrected means rest on.
     importance_ess: float | None = None
+    # The importance weights' Pareto k-hat (PSIS): above min(1 - 1 / log10(n_strings), 0.7) the
+    # means are given without intervals (null when the largest weights tie, as repeated strings
+    # do, or there are too few strings).
+    pareto_k: float | None = None
     interval: str = (
         "normal: the self-normalised importance-sampling variance over the strings plus the "
         "chain's Monte-Carlo variance"

@@ -205,34 +205,50 @@ def _chain(
     log_proposal: np.ndarray,
     settings: AnalysisSettings,
     seed: int,
-) -> tuple[Any, dict[str, Estimate], float]:
+) -> tuple[Any, dict[str, Estimate], dict[str, float]]:
     """An IMH chain over one configuration's strings, its corrected means and the strings'
-    importance ESS. A mean's normal interval adds two variances: the strings' (the chain's long
-    run is the self-normalised importance-sampling estimate over these strings, whose delta-method
-    variance is ``sum w_i^2 (f_i - mean)^2`` with normalised weights w) and the chain's Monte-Carlo
-    variance (``var / ESS`` of the chain)."""
+    importance diagnostics. A mean's normal interval adds two variances: the strings' (the
+    chain's long run is the self-normalised importance-sampling estimate over these strings,
+    whose delta-method variance is ``sum w_i^2 (f_i - mean)^2`` with normalised weights w) and the
+    chain's Monte-Carlo variance (``var / ESS`` of the chain). When the weights' Pareto k-hat is
+    above PSIS's threshold their tail is too heavy for that (the variance may be infinite): the
+    mean is given without an interval, and the reason says so."""
     chain = stats.imh(log_target, log_proposal, n_steps=settings.n_steps, seed=seed)
     on_chain = values[chain.indices]
     log_weights = log_target - log_proposal
     weights = np.exp(log_weights - log_weights.max())
     weights /= weights.sum()
-    importance_ess = float(1.0 / np.sum(weights**2))
+    importance = {
+        "importance_ess": float(1.0 / np.sum(weights**2)),
+        "pareto_k": stats.pareto_k(log_weights),
+    }
+    threshold = stats.pareto_k_threshold(len(values))
+    heavy = importance["pareto_k"] > threshold
     z = -NormalDist().inv_cdf((1 - settings.level) / 2)
     means = {}
     for key, column, strings in zip(MEAN_KEYS, on_chain.T, values.T, strict=True):
         centre = column.mean()
+        if heavy:
+            means[key] = Estimate.of(centre, math.nan, math.nan, (
+                f"no interval: the importance weights' Pareto k-hat {importance['pareto_k']:.2f} "
+                f"is above {threshold:.2f} (PSIS), their tail too heavy to trust the estimate"
+            ))  # fmt: skip
+            continue
         spread = np.sum(weights**2 * (strings - weights @ strings) ** 2)
         half = z * math.sqrt(spread + column.var() / max(chain.ess, 1.0))
         reason = None if math.isfinite(half) else "the chain's effective sample size is undefined"
         means[key] = Estimate.of(centre, centre - half, centre + half, reason)
-    return chain, means, importance_ess
+    return chain, means, importance
 
 
-def _diagnostics(chain: Any, importance_ess: float, settings: AnalysisSettings) -> dict[str, Any]:
+def _diagnostics(
+    chain: Any, importance: dict[str, float], settings: AnalysisSettings
+) -> dict[str, Any]:
     return {
         "acceptance_rate": _finite(chain.acceptance_rate),
         "ess": _finite(chain.ess),
-        "importance_ess": _finite(importance_ess),
+        "importance_ess": _finite(importance["importance_ess"]),
+        "pareto_k": _finite(importance["pareto_k"]),
         "cramers_v": _finite(chain.cramers_v),
         "n_steps": settings.n_steps,
     }
@@ -251,7 +267,7 @@ def _imh(
     if accept_every_proposal:
         # The authors' chain: every proposal accepted, i.e. uniform draws with replacement.
         log_aligned = log_adapted = np.zeros(len(values))
-    chain, means, importance_ess = _chain(values, log_aligned, log_adapted, settings, seed)
+    chain, means, importance = _chain(values, log_aligned, log_adapted, settings, seed)
     # reward, log p, and log pi (which says whether a corpus is typical for pi)
     corpora = stats.resample_means(
         values[:, :3],
@@ -266,7 +282,7 @@ def _imh(
         low, high = np.percentile(column, [alpha, 100 - alpha])
         spread[key] = Estimate.of(column.mean(), low, high)
     summary = IMHSummary(
-        **_diagnostics(chain, importance_ess, settings),
+        **_diagnostics(chain, importance, settings),
         **means,
         corpora=CorporaSummary(settings.n_corpora, settings.corpus_size, **spread),
     )
@@ -288,10 +304,10 @@ def _imh_global(
 ) -> IMHSummary:
     """The chain to the globally normalised adaptor pi^(1/tau) restricted to q's support, with
     proposal q: log-weights ``log pi / tau - log q``. Every string of q is in the support."""
-    chain, means, importance_ess = _chain(
+    chain, means, importance = _chain(
         values, log_aligned / temperature, log_adapted, settings, seed + _GLOBAL_SEED_OFFSET
     )
-    return IMHSummary(**_diagnostics(chain, importance_ess, settings), **means)
+    return IMHSummary(**_diagnostics(chain, importance, settings), **means)
 
 
 def analyze_config(
