@@ -235,3 +235,18 @@ def test_summary_records_the_resampling_and_reads_older_files():
     assert Summary.from_dict(data).string_level.interval == "percentile bootstrap over strings"
     del data["string_level"]["interval"]  # as written before the field existed
     assert Summary.from_dict(data).string_level.interval is None
+
+
+def test_perfectly_correlated_corpora_give_a_point_interval_and_no_pvalue():
+    from tradeoff.stages.analyze import _pooled_corpus_correlations
+    from tradeoff.stages.settings import AnalysisSettings
+
+    x = np.arange(30.0)
+    block = _pooled_corpus_correlations(
+        np.column_stack([2 * x, x]), np.repeat(np.arange(3), 10), AnalysisSettings()
+    )
+    for entry in (block.pearson, block.spearman, block.kendall):
+        assert entry.statistic == pytest.approx(1.0) and entry.pvalue is None
+        assert entry.low == pytest.approx(1.0) and entry.high == pytest.approx(1.0)
+    ci = stats.corpus_correlation_ci("pearson", 1.0, x, 2 * x, n_corpora=30)
+    assert np.isnan(ci.low) and np.isnan(ci.high)

@@ -269,7 +269,8 @@ def _pooled_corpus_correlations(
             ci = intervals[name]
             with np.errstate(divide="ignore", invalid="ignore"):
                 se = float(np.std(np.arctanh(ci.bootstrap_distribution), ddof=1))
-            pvalue = 2 * NormalDist().cdf(-abs(math.atanh(value)) / se) if se > 0 else math.nan
+            defined = se > 0 and abs(value) < 1  # (NaN fails it too)
+            pvalue = 2 * NormalDist().cdf(-abs(math.atanh(value)) / se) if defined else math.nan
             entries[name] = Correlation(
                 *(_finite(v) for v in (value, pvalue, ci.low, ci.high)),
                 None if math.isfinite(ci.low) else "a resample's correlation is undefined",
