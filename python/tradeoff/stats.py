@@ -405,11 +405,12 @@ def corpus_correlation_ci(
         psi = u * v - rho / 2 * (u * u + v * v)
         v_strings = float((p * p) @ (psi * psi))
         v_chain = 0.0 if chain_ess is None else float(p @ (psi * psi)) / float(chain_ess)
-    slope = {
-        "pearson": 1.0,
-        "spearman": 3 / np.pi / np.sqrt(1 - rho * rho / 4),
-        "kendall": 2 / np.pi / np.sqrt(max(1 - rho * rho, 0.0)),
-    }[statistic]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = {
+            "pearson": 1.0,
+            "spearman": 3 / np.pi / np.sqrt(1 - rho * rho / 4),
+            "kendall": 2 / np.pi / np.sqrt(np.float64(max(1 - rho * rho, 0.0))),
+        }[statistic]
     corpora = {
         "pearson": 1 / max(n_corpora - 3, 1),
         "spearman": (1 + value * value / 2) / max(n_corpora - 3, 1),
