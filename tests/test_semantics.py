@@ -148,3 +148,34 @@ def test_the_run_s_own_semantics_is_the_default(tmp_path):
     manifest["semantics"] = "authors"
     RunDir(run).write_manifest(manifest)
     assert analyze(run, settings=SMALL).semantics == "authors"
+
+
+def test_each_correlation_interval_says_what_it_resamples(tmp_path):
+    """String level resamples strings; a configuration's corpus level is the Fisher-z interval
+    with the strings' error; pooled corpus level resamples configurations, so from three
+    configurations it is much wider than a bootstrap over their 150 corpora as if independent."""
+    import pyarrow.parquet as pq
+
+    from tradeoff import stats
+
+    rows = spread_rows("ancestral", seed=1) + spread_rows("top_p=0.9", seed=2)
+    rows += spread_rows("temperature=1.5,top_k=5", seed=3)
+    run = write_run(tmp_path / "run", rows)
+    summary = analyze(run, settings=SMALL)
+    assert summary.string_level.interval == "percentile bootstrap over strings"
+    assert summary.corpus_level.interval.startswith("percentile bootstrap over configurations")
+    for config in summary.configs:
+        assert config.string_level.interval == "percentile bootstrap over strings"
+        assert config.corpus_level.interval.startswith("Fisher z")
+        pearson = config.corpus_level.pearson
+        assert pearson.low < pearson.statistic < pearson.high
+    corpora = pq.read_table(RunDir(run).corpora_path)
+    x = np.asarray(corpora.column("mean_logp_prior"))
+    y = np.asarray(corpora.column("mean_reward"))
+    naive = stats.bootstrap_ci(x, y=y, statistic="pearson", n_resamples=200, seed=0)
+    pooled = summary.corpus_level.pearson
+    assert pooled.high - pooled.low > 3 * (naive.high - naive.low)
+    # From one configuration there is nothing to resample.
+    alone = analyze(write_run(tmp_path / "alone", spread_rows("top_p=0.9")), settings=SMALL)
+    assert alone.corpus_level.pearson.low is None
+    assert "needs 2" in alone.corpus_level.pearson.reason

@@ -19,9 +19,11 @@ pure function of its ``seed``: the thread count (``tradeoff.set_num_threads``) n
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ __all__ = [
     "BestOfNResult",
     "BootstrapResult",
     "ConstantInputWarning",
+    "CorpusIntervalResult",
     "CorrelationResult",
     "IMHResult",
     "ImpliedBetaResult",
@@ -43,6 +46,8 @@ __all__ = [
     "best_of_n",
     "best_of_n_weights",
     "bootstrap_ci",
+    "cluster_bootstrap_correlations",
+    "corpus_correlation_ci",
     "cramers_v",
     "effective_sample_size",
     "imh",
@@ -230,6 +235,200 @@ def bootstrap_ci(
     ys = None if y is None else _vector("y", y)
     result = _core.bootstrap_ci(xs, ys, statistic, n_resamples, level, check_seed(seed), method_key)
     return BootstrapResult(*result)
+
+
+_CORRELATIONS = {"pearson": pearson, "spearman": spearman, "kendall": kendall}
+
+
+def _check_level(level: Any) -> float:
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be in (0, 1), got {level}")
+    return level
+
+
+def cluster_bootstrap_correlations(
+    x: Any,
+    y: Any,
+    groups: Any,
+    *,
+    n_resamples: int = 1_000,
+    level: float = 0.95,
+    seed: int = 0,
+    per_group: int | None = None,
+) -> dict[str, BootstrapResult]:
+    """Percentile intervals of the pooled Pearson, Spearman and Kendall (tau-b) correlations of
+    ``(x, y)`` from a bootstrap over groups: each resample draws as many groups as there are,
+    with replacement, and recomputes the pooled statistic on their points (a group drawn twice
+    enters twice). Use it when the points of a group are not independent draws, e.g. corpora
+    resampled from one configuration's strings: the group is then the unit.
+
+    Pearson is exact on all points (each resample sums the groups' sufficient statistics).
+    Spearman and Kendall, which need the points themselves, use a fixed random subsample of at
+    most ``per_group`` points of each group (all points when None): their bootstrap
+    distribution is translated by (full-data statistic - subsample statistic), so it is centred
+    where the full data's is. A resample with an undefined statistic makes that interval NaN.
+    Draws come from (``seed``, purpose) only.
+    """
+    xs, ys = _vector("x", x), _vector("y", y)
+    labels = np.asarray(groups)
+    if labels.ndim != 1 or labels.size != xs.size or xs.size != ys.size:
+        raise ValueError(
+            f"`x`, `y` and `groups` must be 1-dimensional of one length, got {xs.size}, "
+            f"{ys.size} and shape {labels.shape}"
+        )
+    n_resamples = _size("n_resamples", n_resamples)
+    level = _check_level(level)
+    if per_group is not None:
+        per_group = _size("per_group", per_group)
+    _, codes = np.unique(labels, return_inverse=True)
+    k = int(codes.max()) + 1 if codes.size else 0
+    if k < 2:
+        raise ValueError(f"`groups` has {k} distinct value(s); a bootstrap over groups needs 2")
+    seed = check_seed(seed)
+    rng = np.random.default_rng([seed, 0xC1B0])
+    picks = rng.integers(0, k, size=(n_resamples, k))
+    counts = np.zeros((n_resamples, k))
+    np.add.at(counts, (np.repeat(np.arange(n_resamples), k), picks.ravel()), 1.0)
+    alpha = 100 * (1 - level) / 2
+    results = {}
+
+    # Pearson from the groups' sums (centred first, against cancellation).
+    dx, dy = xs - xs.mean(), ys - ys.mean()
+    sums = np.stack(
+        [np.bincount(codes, w, minlength=k) for w in (np.ones_like(dx), dx, dy, dx * dx,
+                                                      dy * dy, dx * dy)], axis=1
+    )  # fmt: skip
+    n, sx, sy, sxx, syy, sxy = (counts @ sums).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (sxy - sx * sy / n) / np.sqrt((sxx - sx * sx / n) * (syy - sy * sy / n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        results["pearson"] = _percentile_result(pearson(xs, ys).statistic, np.clip(r, -1, 1), alpha)
+
+        # Spearman and Kendall on a fixed subsample of each group.
+        members = [np.flatnonzero(codes == g) for g in range(k)]
+        sub_rng = np.random.default_rng([seed, 0x5AB5])
+        if per_group is not None:
+            members = [
+                np.sort(sub_rng.choice(m, per_group, replace=False)) if len(m) > per_group else m
+                for m in members
+            ]
+        sub = np.concatenate(members)
+        for name in ("spearman", "kendall"):
+            fn = _CORRELATIONS[name]
+            full = fn(xs, ys).statistic
+            shift = full - (fn(xs[sub], ys[sub]).statistic if per_group is not None else full)
+            replicates = np.empty(n_resamples)
+            for i, row in enumerate(picks):
+                pick = np.concatenate([members[g] for g in row])
+                replicates[i] = fn(xs[pick], ys[pick]).statistic
+            results[name] = _percentile_result(full, replicates + shift, alpha)
+    return results
+
+
+def _percentile_result(statistic: float, replicates: np.ndarray, alpha: float) -> BootstrapResult:
+    if not np.all(np.isfinite(replicates)):
+        low = high = se = float("nan")
+    else:
+        low, high = (float(v) for v in np.percentile(replicates, [alpha, 100 - alpha]))
+        se = float(replicates.std(ddof=1))
+    return BootstrapResult(float(statistic), low, high, se, replicates)
+
+
+@dataclass(frozen=True)
+class CorpusIntervalResult:
+    """A corpus-level correlation with its Fisher-z interval (see :func:`corpus_correlation_ci`):
+    ``standard_error`` is on the z = atanh scale, ``pvalue`` the two-sided normal p-value of
+    z / standard_error, and ``parts`` the three variances (z scale) it adds up: ``strings``,
+    ``chain`` and ``corpora``."""
+
+    statistic: float
+    low: float
+    high: float
+    standard_error: float
+    pvalue: float
+    parts: dict[str, float]
+
+
+def corpus_correlation_ci(
+    statistic: str,
+    value: float,
+    x: Any,
+    y: Any,
+    *,
+    n_corpora: int,
+    weights: Any = None,
+    chain_ess: float | None = None,
+    level: float = 0.95,
+) -> CorpusIntervalResult:
+    """The interval of a correlation across corpora resampled from one chain over N strings.
+
+    ``value`` is the ``statistic`` (``"pearson"``, ``"spearman"`` or ``"kendall"``) of the
+    corpora's mean ``x`` against mean ``y``; ``x``, ``y`` are the strings' values and
+    ``weights`` their weights in the chain's target (e.g. ``exp(log pi - log q)``; uniform when
+    None). Large corpora have bivariate normal means whose correlation is the strings' weighted
+    Pearson rho, so the statistic estimates rho (Pearson), (6/pi) asin(rho/2) (Spearman) or
+    (2/pi) asin(rho) (Kendall). Its error has three independent parts, added on the Fisher z
+    scale:
+
+    - the strings: the self-normalised importance-sampling variance of rho,
+      sum_i w_i^2 psi_i^2 with w normalised and psi Pearson's influence function (it is
+      (1 - rho^2)^2 / N for N equally weighted bivariate normal strings; uneven weights shrink N
+      to their effective number), through the map from rho to the statistic (delta method);
+    - the chain: E_w[psi^2] / ``chain_ess`` (none when None: e.g. independent draws as many as
+      the corpora ever use);
+    - the corpora: 1 / (n - 3) (Pearson), (1 + s^2 / 2) / (n - 3) (Spearman, Bonett and
+      Wright) or 0.437 / (n - 4) (Kendall, Fieller et al.) with n = ``n_corpora``.
+
+    The interval is tanh(atanh(value) +- z_crit * standard error). NaN when the value is
+    +-1 or not finite, or a variance is undefined.
+    """
+    if statistic not in _CORRELATIONS:
+        raise ValueError(f"`statistic` must be one of {tuple(_CORRELATIONS)}, got {statistic!r}")
+    level = _check_level(level)
+    n_corpora = _size("n_corpora", n_corpora, 5)
+    xs, ys = _vector("x", x), _vector("y", y)
+    if xs.size != ys.size or xs.size < 2:
+        raise ValueError(f"`x` and `y` need one length >= 2, got {xs.size} and {ys.size}")
+    w = np.ones_like(xs) if weights is None else _vector("weights", weights)
+    if w.size != xs.size or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("`weights` must be one finite non-negative weight per string, not all 0")
+    if chain_ess is not None and not chain_ess > 0:
+        raise ValueError(f"`chain_ess` must be > 0 or None, got {chain_ess!r}")
+    p = w / w.sum()
+    nan = float("nan")
+    value = float(value)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mx, my = p @ xs, p @ ys
+        sx, sy = np.sqrt(p @ (xs - mx) ** 2), np.sqrt(p @ (ys - my) ** 2)
+        u, v = (xs - mx) / sx, (ys - my) / sy
+        rho = float(p @ (u * v))
+        psi = u * v - rho / 2 * (u * u + v * v)
+        v_strings = float((p * p) @ (psi * psi))
+        v_chain = 0.0 if chain_ess is None else float(p @ (psi * psi)) / float(chain_ess)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = {
+            "pearson": 1.0,
+            "spearman": 3 / np.pi / np.sqrt(1 - rho * rho / 4),
+            "kendall": 2 / np.pi / np.sqrt(np.float64(max(1 - rho * rho, 0.0))),
+        }[statistic]
+    corpora = {
+        "pearson": 1 / max(n_corpora - 3, 1),
+        "spearman": (1 + value * value / 2) / max(n_corpora - 3, 1),
+        "kendall": 0.437 / max(n_corpora - 4, 1),
+    }[statistic]
+    if not (math.isfinite(value) and abs(value) < 1 and math.isfinite(rho)):
+        return CorpusIntervalResult(value, nan, nan, nan, nan, {})
+    jacobian = (slope / (1 - value * value)) ** 2
+    parts = {"strings": jacobian * v_strings, "chain": jacobian * v_chain, "corpora": corpora}
+    se = math.sqrt(sum(parts.values()))
+    if not math.isfinite(se) or se <= 0:
+        return CorpusIntervalResult(value, nan, nan, nan, nan, parts)
+    z = math.atanh(value)
+    half = -NormalDist().inv_cdf((1 - level) / 2) * se
+    pvalue = 2 * NormalDist().cdf(-abs(z) / se)
+    return CorpusIntervalResult(value, math.tanh(z - half), math.tanh(z + half), se, pvalue, parts)
 
 
 # --- IMH and resampled corpora ----------------------------------------------------------------

@@ -106,13 +106,19 @@ class Correlation:
 
 @dataclass
 class Correlations:
-    """Spearman, Pearson and Kendall (tau-b) of the same pairs."""
+    """Spearman, Pearson and Kendall (tau-b) of the same pairs. ``interval`` says how their
+    intervals (and, at corpus level, p-values) were had: "percentile bootstrap over strings"
+    (string level), "Fisher z: ..." (one configuration's corpora: the strings', chain's and
+    corpora's errors), "percentile bootstrap over configurations ..." (pooled corpora: each
+    configuration one unit); null in summaries written before it was recorded (those resampled
+    pairs: strings, or corpora as if independent)."""
 
     n: int
     spearman: Correlation
     pearson: Correlation
     kendall: Correlation
     n_corpora: int | None = None
+    interval: str | None = None
 
 
 @dataclass

@@ -59,6 +59,18 @@ __all__ = ["AnalysisSettings", "Loaded", "analyze", "analyze_config", "analyze_p
 
 # Above this many pairs, correlation intervals use a fifth of the resamples.
 LARGE_SAMPLE = 20_000
+# The pooled corpus-level Spearman and Kendall intervals resample configurations, each with a
+# fixed subsample of this many of its corpora (Pearson uses them all): the between-configuration
+# spread they measure dwarfs what the subsample adds, and it keeps analyze fast.
+POOLED_CORPORA_PER_CONFIG = 200
+STRINGS_BOOTSTRAP = "percentile bootstrap over strings"
+CONFIGS_BOOTSTRAP = (
+    "percentile bootstrap over configurations (each one unit; Spearman and Kendall on a fixed "
+    f"subsample of {POOLED_CORPORA_PER_CONFIG} corpora per configuration)"
+)
+CORPUS_FISHER = (
+    "Fisher z: the strings' importance-sampling error, the chain's (its ESS) and the corpora's"
+)
 _EXACT_KEYS = {
     "mean_reward": "reward",
     "mean_logp_prior": "logp_prior",
@@ -191,7 +203,86 @@ def _correlations(
             entries[name] = Correlation(
                 *(_finite(v) for v in (c.statistic, c.pvalue, ci.low, ci.high))
             )
-    return Correlations(n=int(len(x)), **entries)
+    return Correlations(n=int(len(x)), **entries, interval=STRINGS_BOOTSTRAP)
+
+
+def _corpus_correlations(
+    corpora: np.ndarray,
+    values: np.ndarray,
+    log_weights: np.ndarray,
+    chain_ess: float | None,
+    level: float,
+) -> Correlations:
+    """One configuration's corpus-level correlations (mean log p against mean reward over its
+    corpora) with intervals for the large-corpus, many-strings value: its corpora resample one
+    chain over finite strings, so the spread of the corpora alone would say nothing of the
+    strings' error (:func:`tradeoff.stats.corpus_correlation_ci`). ``values`` holds the strings'
+    reward and log p, ``log_weights`` their log weights in the chain's target."""
+    x, y = corpora[:, 1], corpora[:, 0]
+    entries: dict[str, Correlation] = {}
+    weights = np.exp(log_weights - log_weights.max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        for name in ("spearman", "pearson", "kendall"):
+            value = getattr(stats, name)(x, y).statistic
+            if not math.isfinite(value):
+                entries[name] = Correlation.missing("constant input: no correlation")
+                continue
+            if len(corpora) < 5 or np.ptp(values[:, 0]) == 0 or np.ptp(values[:, 1]) == 0:
+                reason = "an interval needs 5 corpora and unequal strings"
+                entries[name] = Correlation(_finite(value), None, None, None, reason)
+                continue
+            ci = stats.corpus_correlation_ci(
+                name, value, values[:, 1], values[:, 0], n_corpora=len(corpora),
+                weights=weights, chain_ess=chain_ess, level=level,
+            )  # fmt: skip
+            entries[name] = Correlation(
+                *(_finite(v) for v in (value, ci.pvalue, ci.low, ci.high)),
+                None if math.isfinite(ci.low) else "the interval's variance is undefined",
+            )
+    return Correlations(n=int(len(corpora)), **entries, interval=CORPUS_FISHER)
+
+
+def _pooled_corpus_correlations(
+    pooled: np.ndarray, groups: np.ndarray, settings: AnalysisSettings
+) -> Correlations:
+    """The pooled corpus-level correlations; their intervals resample configurations (each one
+    unit: its corpora are resamples of the same strings), never the corpora as if independent.
+    The p-value is the normal one of atanh(statistic) over the bootstrap standard error of
+    atanh."""
+    x, y = pooled[:, 1], pooled[:, 0]
+    n_configs = len(np.unique(groups))
+    entries: dict[str, Correlation] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        values = {name: getattr(stats, name)(x, y).statistic for name in ("spearman", "pearson",
+                                                                          "kendall")}  # fmt: skip
+        intervals = None
+        if n_configs >= 2 and all(math.isfinite(v) for v in values.values()):
+            intervals = stats.cluster_bootstrap_correlations(
+                x, y, groups, n_resamples=settings.correlation_resamples, level=settings.level,
+                seed=settings.seed, per_group=POOLED_CORPORA_PER_CONFIG,
+            )  # fmt: skip
+    for name, value in values.items():
+        if not math.isfinite(value):
+            entries[name] = Correlation.missing("constant input: no correlation")
+        elif intervals is None:
+            entries[name] = Correlation(_finite(value), None, None, None,
+                                        f"corpora of {n_configs} configuration(s): an interval "
+                                        "resamples configurations and needs 2")  # fmt: skip
+        else:
+            ci = intervals[name]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                se = float(np.std(np.arctanh(ci.bootstrap_distribution), ddof=1))
+            defined = se > 0 and abs(value) < 1  # (NaN fails it too)
+            pvalue = 2 * NormalDist().cdf(-abs(math.atanh(value)) / se) if defined else math.nan
+            entries[name] = Correlation(
+                *(_finite(v) for v in (value, pvalue, ci.low, ci.high)),
+                None if math.isfinite(ci.low) else "a resample's correlation is undefined",
+            )
+    return Correlations(
+        n=int(len(pooled)), **entries, n_corpora=int(len(pooled)), interval=CONFIGS_BOOTSTRAP
+    )
 
 
 def _finite(value: float) -> float | None:
@@ -353,9 +444,17 @@ def analyze_config(
             settings.seed + index,
             accept_every_proposal=data.semantics.imh_accepts_every_proposal,
         )
-        entry.corpus_level = _correlations(
-            corpora[:, 1], corpora[:, 0], settings, settings.seed + index
-        )
+        entry.corpus_level = _corpus_correlations(
+            corpora,
+            values[:, :2],
+            np.zeros(n)
+            if data.semantics.imh_accepts_every_proposal
+            else data.columns["logp_aligned"][rows] - data.columns["logp_adapted"][rows],
+            # Accepting every proposal, the chain's states are independent draws.
+            settings.n_steps if entry.imh.ess is None or data.semantics.imh_accepts_every_proposal
+            else entry.imh.ess,
+            settings.level,
+        )  # fmt: skip
         if data.semantics.imh_accepts_every_proposal:
             entry.reasons["imh_global"] = (
                 "the authors' semantics have no globally normalised chain (their IMH accepts "
@@ -412,8 +511,8 @@ def analyze_pooled(
     with_chain = [r for r in results if r.corpora is not None and r.summary.config in included]
     pooled = np.concatenate([r.corpora for r in with_chain]) if with_chain else None
     if pooled is not None:
-        summary.corpus_level = _correlations(pooled[:, 1], pooled[:, 0], settings, settings.seed)
-        summary.corpus_level.n_corpora = int(len(pooled))
+        groups = np.repeat(np.arange(len(with_chain)), [len(r.corpora) for r in with_chain])
+        summary.corpus_level = _pooled_corpus_correlations(pooled, groups, settings)
     else:
         reasons["corpus_level"] = "no configuration has the 2 strings an IMH chain needs"
     chained = [c for c in configs if c.imh is not None and c.config in included]

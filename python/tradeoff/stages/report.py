@@ -541,13 +541,17 @@ def _per_prompt_text(summary: Summary) -> str:
 
 
 def _correlation_text(level: Correlations | None) -> str:
-    """A pooled Spearman correlation as text, n/a with its reason when there is none."""
+    """A pooled Spearman correlation as text, with its interval and how it resamples (strings,
+    or configurations as units); n/a with its reason when there is none."""
     spearman = level.spearman if level is not None else None
     if spearman is None:
         return "n/a"
     if spearman.statistic is None:
         return f"n/a ({spearman.reason})" if spearman.reason else "n/a"
-    return f"{spearman.statistic:.3f}"
+    if spearman.low is None or spearman.high is None:
+        return f"{spearman.statistic:.3f}"
+    how = f"; {level.interval}" if level.interval else ""  # type: ignore[union-attr]
+    return f"{spearman.statistic:.3f} (interval {spearman.low:.3f} to {spearman.high:.3f}{how})"
 
 
 def _not_computed(summary: Summary) -> list[str]:

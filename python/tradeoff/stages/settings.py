@@ -531,7 +531,8 @@ class AnalysisSettings(Section):
     n_corpora: int = setting(2_000, types=(int,), help="corpora resampled from each chain")
     corpus_size: int = setting(200_000, types=(int,), help="strings per resampled corpus")
     n_resamples: int = setting(2_000, types=(int,), help="bootstrap resamples of the means")
-    # Correlation intervals resample pairs; above LARGE_SAMPLE pairs, fewer resamples.
+    # String-level intervals resample strings (above LARGE_SAMPLE pairs, a fifth as many times),
+    # the pooled corpus-level ones configurations; one configuration's corpora take none.
     correlation_resamples: int = setting(
         1_000, types=(int,), help="bootstrap resamples of the correlations"
     )

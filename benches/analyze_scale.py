@@ -1,0 +1,62 @@
+"""Wall time of the whole ``analyze`` stage at the paper's analysis scale (issue 15: under 10 s).
+
+Builds (once) the demo run, 35 configurations of the automaton world with ``--samples`` strings
+each, then times :func:`tradeoff.stages.analyze.analyze` on it with the default settings (IMH
+200,000 steps, 2,000 corpora of 200,000 strings per configuration, 2,000 bootstrap resamples):
+the median of ``--repeats`` calls after one warm-up. ``--profile`` prints the cProfile of one call
+instead (the 25 largest cumulative entries). It prints the median wall time and the median CPU
+time of all threads (the latter a check when other processes share the cores).
+
+    python benches/analyze_scale.py --out /tmp/demo2000 --samples 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import resource
+import statistics
+from pathlib import Path
+
+from timing import median_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/demo-analyze", help="the demo's directory")
+    parser.add_argument("--samples", type=int, default=2000, help="strings per configuration")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+
+    from tradeoff.app.demo import run_demo
+    from tradeoff.stages.analyze import analyze
+
+    run = Path(args.out) / "run"
+    if not (run / "summary.json").is_file():
+        run_demo(args.out, samples=args.samples, progress=False)
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(analyze, run)
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+        return
+    cpu: list[float] = []
+
+    def timed() -> None:
+        start = resource.getrusage(resource.RUSAGE_SELF)
+        analyze(run)
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.append(end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime)
+
+    seconds = median_seconds(timed, repeats=args.repeats)
+    # CPU time (all threads) barely moves when other processes share the cores; wall time does.
+    print(
+        f"analyze {run}: median {seconds:.2f} s wall, {statistics.median(cpu[1:]):.2f} s CPU "
+        f"over {args.repeats} runs (load average {os.getloadavg()[0]:.1f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
