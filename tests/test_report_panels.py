@@ -165,9 +165,14 @@ def test_local_vs_global_table_and_figure(full):
             assert "not computed: a stand-in reason: no strings in the global support" in row
             continue
         for shown in (
-            f"{cell(g.mean_reward)}" + (f"; exact {g.exact['mean_reward']:.3f}" if g.exact else ""),
-            f"{cell(g.mean_logp_prior)}"
-            + (f"; exact {g.exact['mean_logp_prior']:.3f}" if g.exact else ""),
+            html.escape(
+                f"{cell(g.mean_reward)}"
+                + (f"; exact {g.exact['mean_reward']:.3f}" if g.exact else "")
+            ),
+            html.escape(
+                f"{cell(g.mean_logp_prior)}"
+                + (f"; exact {g.exact['mean_logp_prior']:.3f}" if g.exact else "")
+            ),
             f"<td>{g.acceptance_rate:.3f}</td><td>{g.ess:.0f} / {g.importance_ess:.0f}</td>",
         ):
             assert shown in row, (shown, row)

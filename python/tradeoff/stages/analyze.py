@@ -321,8 +321,8 @@ def _chain(
         centre = column.mean()
         if heavy:
             means[key] = Estimate.of(centre, math.nan, math.nan, (
-                f"no interval: the importance weights' Pareto k-hat {importance['pareto_k']:.2f} "
-                f"is above {threshold:.2f} (PSIS), their tail too heavy to trust the estimate"
+                f"the importance weights' Pareto k-hat {importance['pareto_k']:.2f} is above "
+                f"{threshold:.2f} (PSIS): their tail is too heavy for a normal interval"
             ))  # fmt: skip
             continue
         spread = np.sum(weights**2 * (strings - weights @ strings) ** 2)
