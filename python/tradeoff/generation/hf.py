@@ -40,7 +40,14 @@ from ..errors import ConfigError, TradeoffWarning
 from ..models import load_causal_lm, load_tokenizer, model_config, position_limit
 from ..models.scoring import logits_to_keep_argument
 from .backend import GenerationRequest, GenerationSettings
-from .strings import end_reason, eos_ids, item_stream, string_record, token_budget
+from .strings import (
+    context_token_ids,
+    end_reason,
+    eos_ids,
+    item_stream,
+    string_record,
+    token_budget,
+)
 from .templates import format_prompt
 from .work import Prompt, WorkItem
 
@@ -226,13 +233,9 @@ class Generator:
 
     def context_ids(self, prompt_index: int) -> list[int]:
         if prompt_index not in self._context_ids:
-            ids = self.tokenizer(self.contexts[prompt_index], add_special_tokens=True)["input_ids"]
-            if not ids:
-                raise ConfigError(
-                    f"prompt {self.prompts[prompt_index].id!r} tokenizes to no tokens; "
-                    "give a non-empty prompt or template"
-                )
-            self._context_ids[prompt_index] = list(ids)
+            self._context_ids[prompt_index] = context_token_ids(
+                self.tokenizer, self.contexts[prompt_index], self.prompts[prompt_index]
+            )
         return self._context_ids[prompt_index]
 
     # --- the engine ---------------------------------------------------------------------------

@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from .work import Prompt, WorkItem, stream_id
 
 __all__ = [
     "STOP_WINDOW",
+    "context_token_ids",
     "eos_ids",
     "end_reason",
     "hit_stop_string",
@@ -30,6 +32,17 @@ def item_stream(prompts: Sequence[Prompt], configs: Sequence[str], item: WorkIte
     """The random stream of work item ``item``: from its prompt id, sample index and
     configuration name (never from its position in a batch)."""
     return stream_id(prompts[item.prompt_index].id, item.sample_index, configs[item.config_index])
+
+
+def context_token_ids(tokenizer: Any, context: str, prompt: Prompt) -> list[int]:
+    """The token ids a string continues: ``context`` (the prompt with its template) tokenised
+    with the tokenizer's special tokens; a ConfigError naming the prompt when that is empty."""
+    ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+    if not ids:
+        raise ConfigError(
+            f"prompt {prompt.id!r} tokenizes to no tokens; give a non-empty prompt or template"
+        )
+    return list(ids)
 
 
 def eos_ids(model_eos: Any, tokenizer: Any) -> tuple[int, ...]:

@@ -40,7 +40,14 @@ from ..adaptors import AdaptorChain
 from ..errors import ConfigError
 from .backend import GenerationRequest, GenerationSettings
 from .forced import ForcedDraws, check_sampling_params, read_sink, request_args
-from .strings import end_reason, eos_ids, item_stream, string_record, token_budget
+from .strings import (
+    context_token_ids,
+    end_reason,
+    eos_ids,
+    item_stream,
+    string_record,
+    token_budget,
+)
 from .templates import format_prompt
 from .work import Prompt, WorkItem
 
@@ -151,13 +158,9 @@ class VllmGenerator:
     def context_ids(self, prompt_index: int) -> list[int]:
         """The context's token ids, as the Hugging Face backend tokenises them."""
         if prompt_index not in self._context_ids:
-            ids = self.tokenizer(self.contexts[prompt_index], add_special_tokens=True)["input_ids"]
-            if not ids:
-                raise ConfigError(
-                    f"prompt {self.prompts[prompt_index].id!r} tokenizes to no tokens; "
-                    "give a non-empty prompt or template"
-                )
-            self._context_ids[prompt_index] = list(ids)
+            self._context_ids[prompt_index] = context_token_ids(
+                self.tokenizer, self.contexts[prompt_index], self.prompts[prompt_index]
+            )
         return self._context_ids[prompt_index]
 
     def requests(self, items: Sequence[WorkItem], sink: str) -> list[EngineRequest]:
