@@ -283,10 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze",
         help="analyse a scored run into summary.json",
         description="Per configuration: means of reward, log p, log pi, log q and length with "
-        "95%% bootstrap intervals; the IMH correction (acceptance, ESS, Cramér's V) and its "
-        "means; corpora resampled from the chain; pooled string- and corpus-level correlations, "
-        "the Simpson check, the implied beta and the trade-off line. Writes summary.json. What "
-        "cannot be computed (too few strings, constant input) is n/a, with its reason.",
+        "95% bootstrap intervals; the IMH correction (acceptance, ESS, importance ESS, Pareto "
+        "k-hat, Cramér's V) and its means, to the paper's target and to the globally normalised "
+        "adaptor (imh_global); corpora resampled from the chain. Pooled: string- and corpus-level "
+        "correlations (the corpus level's intervals resample configurations), the Simpson check, "
+        "the implied beta, the trade-off line, the corpora typical for pi, per-prompt lines, and "
+        "best-of-n when asked for. Writes summary.json. What cannot be computed (too few "
+        "strings, constant input) is n/a, with its reason. The settings without an option here "
+        "(typical_share, best_of_n, per_prompt_min_samples, ...) are the [analysis] section of "
+        "a `tradeoff-eval run` configuration.",
     )
     _add_run_dir(analyze, "a scored run directory")
     for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples"):
