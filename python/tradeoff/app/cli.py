@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recommend",
         help="which adaptor buys how much reward for how much likelihood",
         description="The Pareto frontier of an analysed run's configurations in (mean prior "
-        "log-likelihood, mean reward), with 95%% intervals; with a target, the configuration "
+        "log-likelihood, mean reward), with 95% intervals; with a target, the configuration "
         "that meets it at the least cost, its exchange rate against ancestral sampling, and "
         "whether the choice is distinguishable from the next one. Configurations without "
         "finite means are listed as not compared.",
