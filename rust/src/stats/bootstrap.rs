@@ -11,6 +11,7 @@ use crate::stats::correlation::kendall;
 use crate::stats::draws::StreamLanes;
 use crate::stats::moments::{centred, check_finite, check_len, check_pair, mean, r_from};
 use crate::stats::rank::average_ranks;
+use crate::stats::resampled_ranks::{RankScratch, RankedPairs};
 use crate::stats::special::{normal_cdf, normal_ppf};
 use crate::stats::stream::{Purpose, Stream};
 
@@ -150,13 +151,18 @@ pub fn bootstrap_ci(x: &[f64], y: Option<&[f64]>, options: Options) -> Result<In
     };
     let n = x.len();
     let estimate = evaluate(kind, x, y);
+    // Rank statistics of a resample come from the pairs' orders, sorted once.
+    let ranked = match (kind, y) {
+        (Statistic::Spearman | Statistic::Kendall, Some(y)) => Some(RankedPairs::new(x, y)),
+        _ => None,
+    };
     let mut distribution = vec![0.0; n_resamples];
     parallel::pool().install(|| {
         distribution
             .par_chunks_mut(RESAMPLES_PER_TASK)
             .enumerate()
             .for_each_init(
-                || Buffers::new(n, y.is_some()),
+                || Buffers::new(n, y.is_some(), ranked.as_ref()),
                 |buffers, (task, out)| {
                     for (offset, slot) in out.iter_mut().enumerate() {
                         let b = (task * RESAMPLES_PER_TASK + offset) as u64;
@@ -167,7 +173,12 @@ pub fn bootstrap_ci(x: &[f64], y: Option<&[f64]>, options: Options) -> Result<In
                             }
                             Some(y) => {
                                 let mut stream = Stream::new(seed, Purpose::Bootstrap, b);
-                                buffers.resample(kind, x, y, &mut stream)
+                                match &ranked {
+                                    Some(ranked) => {
+                                        buffers.resample_ranks(kind, ranked, &mut stream)
+                                    }
+                                    None => buffers.resample(kind, x, y, &mut stream),
+                                }
                             }
                         };
                     }
@@ -234,15 +245,37 @@ struct Buffers {
     indices: Vec<u32>,
     xs: Vec<f64>,
     ys: Vec<f64>,
+    counts: Vec<u32>,
+    ranks: Option<RankScratch>,
 }
 
 impl Buffers {
-    fn new(n: usize, paired: bool) -> Self {
+    fn new(n: usize, paired: bool, ranked: Option<&RankedPairs>) -> Self {
         let n = if paired { n } else { 0 };
+        let values = if ranked.is_some() { 0 } else { n };
         Self {
             indices: vec![0; n],
-            xs: vec![0.0; n],
-            ys: vec![0.0; n],
+            xs: vec![0.0; values],
+            ys: vec![0.0; values],
+            counts: vec![0; if ranked.is_some() { n } else { 0 }],
+            ranks: ranked.map(RankedPairs::scratch),
+        }
+    }
+
+    /// A rank statistic on one resample: the same draws as [`Self::resample`], as counts.
+    fn resample_ranks(&mut self, kind: Statistic, ranked: &RankedPairs, s: &mut Stream) -> f64 {
+        s.fill_below(self.indices.len() as u64, &mut self.indices);
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        for &i in &self.indices {
+            self.counts[i as usize] += 1;
+        }
+        let scratch = self
+            .ranks
+            .as_mut()
+            .expect("rank scratch for a rank statistic");
+        match kind {
+            Statistic::Spearman => ranked.spearman(&self.counts, scratch),
+            _ => ranked.kendall(&self.counts, scratch),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod imh;
 pub mod moments;
 pub mod rank;
 pub mod resample;
+pub mod resampled_ranks;
 pub mod segments;
 pub mod simpson;
 pub mod special;
