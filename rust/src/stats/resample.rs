@@ -87,6 +87,10 @@ pub fn resample_means(
             nonzero(weights.iter().copied())
         }
     };
+    // Items with identical rows are one category: a multinomial's merged counts are the
+    // multinomial of the merged weights, and a corpus mean sees only the rows (repeated strings
+    // of a configuration make many such items).
+    let (items, weights) = merge_identical_rows(values, items, weights);
     // suffix[i] = Σ_{j >= i} weights[j]: exact for counts, and for real weights it avoids the
     // drift of subtracting from a running total.
     let mut suffix = vec![0.0; weights.len() + 1];
@@ -189,6 +193,32 @@ fn nonzero(weights: impl Iterator<Item = f64>) -> (Vec<u32>, Vec<f64>) {
         .filter(|&(_, w)| w > 0.0)
         .map(|(i, w)| (i as u32, w))
         .unzip()
+}
+
+/// The items with their weights summed over items whose value rows are bit for bit equal, each
+/// kept as its first item, in the order of first occurrence.
+fn merge_identical_rows(
+    values: Table<'_>,
+    items: Vec<u32>,
+    weights: Vec<f64>,
+) -> (Vec<u32>, Vec<f64>) {
+    let m = values.n_columns;
+    let mut first: std::collections::HashMap<&[u64], usize> = std::collections::HashMap::new();
+    // f64 rows as bit patterns (the values are finite; -0.0 and 0.0 stay apart, which is exact).
+    let bits: Vec<u64> = values.data.iter().map(|v| v.to_bits()).collect();
+    let (mut merged_items, mut merged_weights) = (Vec::new(), Vec::new());
+    for (&item, &weight) in items.iter().zip(&weights) {
+        let row = &bits[item as usize * m..(item as usize + 1) * m];
+        match first.get(row) {
+            Some(&k) => merged_weights[k] += weight,
+            None => {
+                first.insert(row, merged_items.len());
+                merged_items.push(item);
+                merged_weights.push(weight);
+            }
+        }
+    }
+    (merged_items, merged_weights)
 }
 
 fn add_row(values: Table<'_>, item: usize, sums: &mut [f64]) {
@@ -317,6 +347,29 @@ mod tests {
 
     fn table(data: &[f64], n_columns: usize) -> Table<'_> {
         Table { data, n_columns }
+    }
+
+    #[test]
+    fn repeated_rows_are_one_category() {
+        // Items 0 and 2 have the same row; 1 differs. Pool weights 1, 1, 2: the row (1, 1) has
+        // weight 3 of 4 once merged, so column 0's corpus mean is Binomial(M, 3/4) / M.
+        let values = [1.0, 1.0, 0.0, 3.0, 1.0, 1.0];
+        let (items, weights) =
+            merge_identical_rows(table(&values, 2), vec![0, 1, 2], vec![1.0, 1.0, 2.0]);
+        assert_eq!((items, weights), (vec![0, 1], vec![3.0, 1.0]));
+        let means = resample_means(
+            table(&values, 2),
+            20_000,
+            1000,
+            4,
+            Pool::Weights(&[1.0, 1.0, 2.0]),
+        )
+        .unwrap();
+        let col0: Vec<f64> = means.chunks(2).map(|r| r[0]).collect();
+        let mean = col0.iter().sum::<f64>() / col0.len() as f64;
+        let var = col0.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col0.len() as f64;
+        assert!((mean - 0.75).abs() < 0.01, "{mean}");
+        assert!((var / (0.1875 / 1000.0) - 1.0).abs() < 0.05, "{var}");
     }
 
     #[test]
