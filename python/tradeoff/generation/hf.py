@@ -40,24 +40,11 @@ from ..errors import ConfigError, TradeoffWarning
 from ..models import load_causal_lm, load_tokenizer, model_config, position_limit
 from ..models.scoring import logits_to_keep_argument
 from .backend import GenerationRequest, GenerationSettings
-from .strings import (
-    context_token_ids,
-    end_reason,
-    eos_ids,
-    item_stream,
-    string_record,
-    token_budget,
-)
+from .strings import StringPlan, end_reason, string_record, total_cap
 from .templates import format_prompt
 from .work import Prompt, WorkItem
 
 __all__ = ["Generator", "check_contexts", "check_request", "open_backend"]
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
-    return eos_ids(
-        getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer
-    )
 
 
 def _new_cache(model: Any) -> Any:
@@ -187,7 +174,7 @@ def _pad_left(x: torch.Tensor, width: int) -> torch.Tensor:
     return torch.cat([pad, x], dim=-2)
 
 
-class Generator:
+class Generator(StringPlan):
     """Generates shards of work items with one model and a list of adaptor configurations."""
 
     def __init__(
@@ -199,51 +186,38 @@ class Generator:
         settings: GenerationSettings,
         names: Sequence[str] | None = None,
     ) -> None:
+        super().__init__(
+            tokenizer,
+            prompts,
+            chains,
+            settings,
+            names,
+            model_eos=getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+            max_positions=position_limit(model.config.to_dict()),
+        )
         self.model = model
-        self.tokenizer = tokenizer
-        self.prompts = list(prompts)
-        self.chains = [AdaptorChain.coerce(c) for c in chains]
-        # The configurations' names (their streams and their rows); by default the chains'. A
-        # string may be drawn with another chain than its configuration's name says (the
-        # authors' hidden top-k).
-        self.configs = list(names) if names is not None else [str(c) for c in self.chains]
         # transformers 5 names the forward argument `cache`; 4.x named it `past_key_values`.
         parameters = inspect.signature(model.forward).parameters
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
         # Only the last position's logits are needed after the prompt (older names, or none).
         keep = logits_to_keep_argument(model)
         self._last_logits_only = {keep: 1} if keep else {}
-        self.settings = settings
-        self.eos_ids = settings.eos_token_ids or _eos_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.eos_ids[0] if self.eos_ids else 0
         self.device = next(model.parameters()).device
         self.cuda = self.device.type == "cuda"
-        self.contexts = [format_prompt(tokenizer, settings.template, p.text) for p in self.prompts]
-        self._context_ids: dict[int, list[int]] = {}
-        # A row ends when its context and tokens fill the model's positions.
-        self.max_positions = position_limit(model.config.to_dict())
-        caps = [c for c in (self.max_positions, settings.max_total_tokens) if c is not None]
-        self._total_cap = min(caps) if caps else None
         self.name = "hf"
         self.identity: dict[str, Any] = {}
         self.stats = EngineStats()
         self._merge_ok: bool | None = None
 
-    def context_ids(self, prompt_index: int) -> list[int]:
-        if prompt_index not in self._context_ids:
-            self._context_ids[prompt_index] = context_token_ids(
-                self.tokenizer, self.contexts[prompt_index], self.prompts[prompt_index]
-            )
-        return self._context_ids[prompt_index]
-
     # --- the engine ---------------------------------------------------------------------------
 
     def _new_row(self, item: WorkItem) -> _Row:
         context = self.context_ids(item.prompt_index)
-        budget = token_budget(self.settings.max_new_tokens, self._total_cap, len(context))
-        stream = item_stream(self.prompts, self.configs, item)
+        budget = self.budget(len(context))
+        stream = self.stream(item)
         return _Row(item, stream, context, budget, len(context) + budget)
 
     def _groups(self, n_items: int) -> list[_Group]:
@@ -551,8 +525,7 @@ def check_contexts(
             raise ConfigError(
                 f"`eos_token_id` {token} is outside the model's vocabulary [0, {size})"
             )
-    caps = [c for c in (position_limit(config), settings.max_total_tokens) if c is not None]
-    limit = min(caps) if caps else None
+    limit = total_cap(position_limit(config), settings.max_total_tokens)
     if limit is None and settings.max_batch_tokens is None:
         return
     if limit is not None and settings.max_new_tokens > limit and settings.max_total_tokens is None:

@@ -10,11 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from ..adaptors import AdaptorChain
 from ..errors import ConfigError
+from .backend import GenerationSettings
+from .templates import format_prompt
 from .work import Prompt, WorkItem, stream_id
 
 __all__ = [
     "STOP_WINDOW",
+    "StringPlan",
     "context_token_ids",
     "eos_ids",
     "end_reason",
@@ -22,6 +26,7 @@ __all__ = [
     "item_stream",
     "string_record",
     "token_budget",
+    "total_cap",
 ]
 
 # The tokens decoded to look for a stop string just completed by the last token.
@@ -54,6 +59,13 @@ def eos_ids(model_eos: Any, tokenizer: Any) -> tuple[int, ...]:
     if ids is None:
         return ()
     return tuple(int(i) for i in (ids if isinstance(ids, (list, tuple)) else [ids]))
+
+
+def total_cap(max_positions: int | None, max_total_tokens: int | None) -> int | None:
+    """The most tokens a context and its string may hold together: the model's positions or
+    the length cap (``max_total_tokens``), whichever is lower; None when neither is set."""
+    caps = [c for c in (max_positions, max_total_tokens) if c is not None]
+    return min(caps) if caps else None
 
 
 def token_budget(max_new_tokens: int, total_cap: int | None, context_length: int) -> int:
@@ -120,3 +132,52 @@ def string_record(
         "token_logp_aligned": logp_aligned,
         "token_logp_adapted": logp_adapted,
     }
+
+
+class StringPlan:
+    """What a backend knows of its strings before a model runs: the prompts and their contexts
+    (the template applied) and context token ids, the chains and the configurations' names, the
+    EOS ids (``settings.eos_token_ids``, else ``model_eos``, else the tokenizer's), and each
+    string's stream and token budget. Both backends build on it, so that they agree on them."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        prompts: Sequence[Prompt],
+        chains: Sequence[AdaptorChain | str],
+        settings: GenerationSettings,
+        names: Sequence[str] | None = None,
+        *,
+        model_eos: Any = None,
+        max_positions: int | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.prompts = list(prompts)
+        self.chains = [AdaptorChain.coerce(c) for c in chains]
+        # The configurations' names (their streams and their rows); by default the chains'. A
+        # string may be drawn with another chain than its configuration's name says (the
+        # authors' hidden top-k).
+        self.configs = list(names) if names is not None else [str(c) for c in self.chains]
+        self.settings = settings
+        self.eos_ids = settings.eos_token_ids or eos_ids(model_eos, tokenizer)
+        self.contexts = [format_prompt(tokenizer, settings.template, p.text) for p in self.prompts]
+        # A string ends when its context and tokens fill the model's positions.
+        self.max_positions = max_positions
+        self._total_cap = total_cap(max_positions, settings.max_total_tokens)
+        self._context_ids: dict[int, list[int]] = {}
+
+    def context_ids(self, prompt_index: int) -> list[int]:
+        """The context's token ids (tokenised once per prompt)."""
+        if prompt_index not in self._context_ids:
+            self._context_ids[prompt_index] = context_token_ids(
+                self.tokenizer, self.contexts[prompt_index], self.prompts[prompt_index]
+            )
+        return self._context_ids[prompt_index]
+
+    def budget(self, context_length: int) -> int:
+        """The most tokens a string after a context of ``context_length`` tokens may draw."""
+        return token_budget(self.settings.max_new_tokens, self._total_cap, context_length)
+
+    def stream(self, item: WorkItem) -> int:
+        """Work item ``item``'s random stream."""
+        return item_stream(self.prompts, self.configs, item)

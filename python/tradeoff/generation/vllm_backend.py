@@ -40,15 +40,7 @@ from ..adaptors import AdaptorChain
 from ..errors import ConfigError
 from .backend import GenerationRequest, GenerationSettings
 from .forced import ForcedDraws, check_sampling_params, read_sink, request_args
-from .strings import (
-    context_token_ids,
-    end_reason,
-    eos_ids,
-    item_stream,
-    string_record,
-    token_budget,
-)
-from .templates import format_prompt
+from .strings import StringPlan, end_reason, string_record
 from .work import Prompt, WorkItem
 
 __all__ = [
@@ -121,7 +113,7 @@ class EngineOutput:
 Engine = Callable[[Sequence[EngineRequest]], Sequence[EngineOutput]]
 
 
-class VllmGenerator:
+class VllmGenerator(StringPlan):
     """Maps shards of work items to engine requests and the engine's outputs back to records
     (``samples.parquet``'s columns). ``engine`` runs the requests (vLLM's in :func:`open_backend`);
     ``model_eos`` are the model's generation config's EOS ids, ``max_positions`` its positions."""
@@ -139,29 +131,20 @@ class VllmGenerator:
         max_positions: int | None = None,
         sink_dir: str | os.PathLike | None = None,
     ) -> None:
-        self.tokenizer = tokenizer
-        self.prompts = list(prompts)
-        self.chains = [AdaptorChain.coerce(c) for c in chains]
-        self.configs = list(names) if names is not None else [str(c) for c in self.chains]
-        self.settings = settings
+        super().__init__(
+            tokenizer,
+            prompts,
+            chains,
+            settings,
+            names,
+            model_eos=model_eos,
+            max_positions=max_positions,
+        )
         self.engine = engine
-        self.eos_ids = settings.eos_token_ids or eos_ids(model_eos, tokenizer)
-        self.contexts = [format_prompt(tokenizer, settings.template, p.text) for p in self.prompts]
-        caps = [c for c in (max_positions, settings.max_total_tokens) if c is not None]
-        self._total_cap = min(caps) if caps else None
-        self._context_ids: dict[int, list[int]] = {}
         self._sink_dir = Path(sink_dir) if sink_dir is not None else None
         self.name = "vllm"
         self.identity: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
-
-    def context_ids(self, prompt_index: int) -> list[int]:
-        """The context's token ids, as the Hugging Face backend tokenises them."""
-        if prompt_index not in self._context_ids:
-            self._context_ids[prompt_index] = context_token_ids(
-                self.tokenizer, self.contexts[prompt_index], self.prompts[prompt_index]
-            )
-        return self._context_ids[prompt_index]
 
     def requests(self, items: Sequence[WorkItem], sink: str) -> list[EngineRequest]:
         """One engine request per item: key ``i`` for item ``i`` (keys are per shard, as is the
@@ -170,7 +153,7 @@ class VllmGenerator:
         out = []
         for key, item in enumerate(items):
             context = self.context_ids(item.prompt_index)
-            budget = token_budget(self.settings.max_new_tokens, self._total_cap, len(context))
+            budget = self.budget(len(context))
             sampling = {
                 "n": 1,
                 # The engine's own sampling is the identity: the adaptors are tradeoff's.
@@ -190,7 +173,7 @@ class VllmGenerator:
                     key=key,
                     chain=self.chains[item.config_index],
                     seed=self.settings.seed,
-                    stream=item_stream(self.prompts, self.configs, item),
+                    stream=self.stream(item),
                     sink=sink,
                 ),
             }
