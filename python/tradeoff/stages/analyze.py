@@ -592,10 +592,16 @@ def _fixed_pi_slope(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     return float(coef[1]) if rank == 3 else math.nan
 
 
-def _plain_slope(x: np.ndarray, y: np.ndarray) -> float:
-    dx = x - x.mean()
-    ss = float(dx @ dx)
-    return float(dx @ (y - y.mean()) / ss) if ss > 0 else math.nan
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares slope, intercept and r of y on x: slope and intercept NaN when x is
+    constant, r NaN when x or y is."""
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx, syy, sxy = float(dx @ dx), float(dy @ dy), float(dx @ dy)
+    if sxx == 0:
+        return math.nan, math.nan, math.nan
+    slope = sxy / sxx
+    rvalue = sxy / math.sqrt(sxx * syy) if syy > 0 else math.nan
+    return slope, float(y.mean() - slope * x.mean()), rvalue
 
 
 def analyze_typical(
@@ -653,7 +659,7 @@ def analyze_typical(
         return block, None
     x, y, z = typical[:, 1], typical[:, 0], typical[:, 2] + entropy
     block.spearman = _finite(stats.spearman(x, y).statistic) if np.ptp(x) > 0 else None
-    block.plain_slope = _finite(_plain_slope(x, y))
+    block.plain_slope = _finite(_line(x, y)[0])
     value = _fixed_pi_slope(x, y, z)
     if not math.isfinite(value):
         block.slope = Estimate.missing("the typical corpora's mean log p or log pi is constant")
@@ -746,16 +752,6 @@ def _weighted_means(
     )
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares slope, intercept and r of y on x (NaN when x or y is constant)."""
-    dx, dy = x - x.mean(), y - y.mean()
-    sxx, syy = float(dx @ dx), float(dy @ dy)
-    if sxx == 0 or syy == 0:
-        return math.nan, math.nan, math.nan
-    slope = float(dx @ dy) / sxx
-    return slope, float(y.mean() - slope * x.mean()), float(dx @ dy) / math.sqrt(sxx * syy)
-
-
 def analyze_per_prompt(
     data: Loaded, settings: AnalysisSettings
 ) -> tuple[PerPromptLines | None, str | None]:
@@ -790,9 +786,9 @@ def analyze_per_prompt(
     tilt = columns["logp_aligned"][keep] - logp  # = r / beta - log Z_prompt, string by string
     lines = []
     for p in np.flatnonzero(usable):
-        slope, intercept, rvalue = _slope(means[p, :, 0], means[p, :, 1])
+        slope, intercept, rvalue = _line(means[p, :, 0], means[p, :, 1])
         of_prompt = prompt_index == p
-        inverse_beta = _slope(reward[of_prompt], tilt[of_prompt])[0]
+        inverse_beta = _line(reward[of_prompt], tilt[of_prompt])[0]
         beta = 1.0 / inverse_beta if math.isfinite(inverse_beta) and inverse_beta != 0 else None
         lines.append(
             PromptLine(
