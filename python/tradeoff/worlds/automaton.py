@@ -187,13 +187,23 @@ def make_prior(settings: AutomatonSettings) -> tuple[Automaton, np.ndarray]:
     rng = np.random.default_rng(settings.seed)
     s, a = settings.n_states, settings.n_symbols
     symbols = rng.dirichlet(np.full(a, settings.concentration), size=s)
-    eos = settings.min_eos + (1 - settings.min_eos) * rng.beta(1.0, 4.0, size=s)
-    probs = np.column_stack([symbols * (1 - eos)[:, None], eos])
-    next_state = rng.integers(0, s, size=(s, a))
+    probs, next_state = _with_eos_and_moves(rng, symbols, settings.min_eos)
     reward = settings.reward_scale * rng.normal(size=(s, a + 1))
     with np.errstate(divide="ignore"):
         log_probs = np.log(probs)
     return Automaton(log_probs, next_state), reward
+
+
+def _with_eos_and_moves(
+    rng: np.random.Generator, symbols: np.ndarray, min_eos: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each state's EOS probability (at least ``min_eos``) beside its symbols' (rows of
+    ``symbols`` summing to 1, scaled to make room), and the state each symbol moves to; drawn
+    in this order from ``rng``, after the symbols, in both worlds."""
+    s, a = symbols.shape
+    eos = min_eos + (1 - min_eos) * rng.beta(1.0, 4.0, size=s)
+    probs = np.column_stack([symbols * (1 - eos)[:, None], eos])
+    return probs, rng.integers(0, s, size=(s, a))
 
 
 # Symbol probabilities below this are raised to it (then renormalised): a Dirichlet with a small
@@ -211,9 +221,7 @@ def _make_reversal_prior(settings: AutomatonSettings) -> tuple[Automaton, np.nda
     symbols = np.stack([rng.dirichlet(np.full(a, c)) for c in concentrations])
     symbols = np.maximum(symbols, _FLOOR)
     symbols /= symbols.sum(axis=1, keepdims=True)
-    eos = settings.min_eos + (1 - settings.min_eos) * rng.beta(1.0, 4.0, size=s)
-    probs = np.column_stack([symbols * (1 - eos)[:, None], eos])
-    next_state = rng.integers(0, s, size=(s, a))
+    probs, next_state = _with_eos_and_moves(rng, symbols, settings.min_eos)
     log_probs = np.log(probs)
     mean = (probs * log_probs).sum(axis=1, keepdims=True)
     reward = (
