@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from tradeoff import stats
 from tradeoff.app.demo import run_demo
 from tradeoff.rundir.summary import read_summary, write_summary
 from tradeoff.stages.analyze import analyze
-from tradeoff.stages.report import _colours, _fit_at_fixed_pi, _frontier_axes, cell, write_report
+from tradeoff.stages.report import _colours, _frontier_axes, cell, write_report
 from tradeoff.stages.settings import AnalysisSettings
 from tradeoff.worlds.automaton_hf import exact_for
 
@@ -83,7 +84,7 @@ def test_typical_panel_draws_the_summary_s_corpora_and_slope(demo):
     z = np.asarray(corpora["mean_logp_aligned"])[pooled] + t.entropy
     typical = np.abs(z) <= t.epsilon
     assert typical.sum() == t.n_typical and pooled.sum() == t.n_corpora
-    _, slope, _ = _fit_at_fixed_pi(x[typical], y[typical], z[typical])
+    _, slope, _ = stats.plane_fit(x[typical], y[typical], z[typical])
     assert slope == pytest.approx(t.slope.value, abs=1e-6)
     assert slope == pytest.approx(t.minus_beta, abs=1e-3)
     width, height = png_size(run / "figures" / "typical.png")

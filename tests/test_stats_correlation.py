@@ -143,3 +143,21 @@ def test_exact_kendall_pvalue_for_small_samples_and_extremes():
             ours = stats.kendall(x, y)
             assert close(ours.statistic, ref.statistic, 1e-14)
             assert close(ours.pvalue, ref.pvalue), (n, ours, ref)
+
+
+def test_plane_fit_recovers_an_exact_plane_and_refuses_a_degenerate_one():
+    from tradeoff import stats
+
+    rng = np.random.default_rng(4)
+    x, z = rng.normal(size=50) + 1e4, rng.normal(size=50) - 3e3
+    intercept, b_x, b_z = stats.plane_fit(x, 2.5 - 0.75 * x + 4.0 * z, z)
+    assert (intercept, b_x, b_z) == pytest.approx((2.5, -0.75, 4.0), rel=1e-9)
+    # Against least squares by scipy on noisy data.
+    from scipy.linalg import lstsq
+
+    y = 1.0 + x - z + rng.normal(size=50)
+    reference = lstsq(np.column_stack([np.ones(50), x, z]), y)[0]
+    assert stats.plane_fit(x, y, z) == pytest.approx(tuple(reference), rel=1e-6)
+    assert all(np.isnan(stats.plane_fit(x, y, 2 * x + 1)))
+    with pytest.raises(ValueError, match="one length"):
+        stats.plane_fit(x, y, z[:3])

@@ -57,6 +57,7 @@ __all__ = [
     "pareto_k",
     "pareto_k_threshold",
     "pearson",
+    "plane_fit",
     "resample_means",
     "segment_count",
     "segment_mean",
@@ -169,6 +170,22 @@ def kendall(x: Any, y: Any) -> CorrelationResult:
     """Kendall's tau-b in O(n log n), with scipy's p-value: exact without ties for n <= 33,
     otherwise the tie-corrected normal approximation. A constant column gives NaN."""
     return _correlation("kendall", x, y)
+
+
+def plane_fit(x: Any, y: Any, z: Any) -> tuple[float, float, float]:
+    """The least-squares fit ``y ~ intercept + b_x x + b_z z``: ``(intercept, b_x, b_z)``, all
+    NaN when the design is degenerate (x or z constant, or one a linear function of the other).
+    ``b_x`` is the slope of y on x at fixed z. A 3-column solve: numpy, not the core."""
+    xs, ys, zs = _vector("x", x), _vector("y", y), _vector("z", z)
+    if not xs.size == ys.size == zs.size:
+        raise ValueError(f"`x`, `y` and `z` need one length, got {xs.size}, {ys.size}, {zs.size}")
+    # Centred columns, against the cancellation of large means.
+    design = np.column_stack([np.ones_like(xs), xs - xs.mean(), zs - zs.mean()])
+    coef, _, rank, _ = np.linalg.lstsq(design, ys, rcond=None)
+    if rank < 3:
+        return float("nan"), float("nan"), float("nan")
+    b_x, b_z = float(coef[1]), float(coef[2])
+    return float(coef[0] - b_x * xs.mean() - b_z * zs.mean()), b_x, b_z
 
 
 def linregress(x: Any, y: Any) -> LinregressResult:

@@ -585,13 +585,6 @@ def analyze_pooled(
     return summary, pooled
 
 
-def _fixed_pi_slope(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
-    """The coefficient of x in the least-squares fit y ~ 1 + x + z (NaN when degenerate)."""
-    design = np.column_stack([np.ones_like(x), x - x.mean(), z - z.mean()])
-    coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
-    return float(coef[1]) if rank == 3 else math.nan
-
-
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least-squares slope, intercept and r of y on x: slope and intercept NaN when x is
     constant, r NaN when x or y is."""
@@ -660,7 +653,7 @@ def analyze_typical(
     x, y, z = typical[:, 1], typical[:, 0], typical[:, 2] + entropy
     block.spearman = _finite(stats.spearman(x, y).statistic) if np.ptp(x) > 0 else None
     block.plain_slope = _finite(_line(x, y)[0])
-    value = _fixed_pi_slope(x, y, z)
+    value = stats.plane_fit(x, y, z)[1]
     if not math.isfinite(value):
         block.slope = Estimate.missing("the typical corpora's mean log p or log pi is constant")
         return block, None
@@ -670,7 +663,7 @@ def analyze_typical(
     replicates = []
     for _ in range(settings.n_resamples if len(units) >= 2 else 0):
         pick = np.concatenate([units[i] for i in rng.integers(0, len(units), len(units))])
-        replicates.append(_fixed_pi_slope(pick[:, 1], pick[:, 0], pick[:, 2] + entropy))
+        replicates.append(stats.plane_fit(pick[:, 1], pick[:, 0], pick[:, 2] + entropy)[1])
     finite = np.asarray([v for v in replicates if math.isfinite(v)])
     if len(finite) < 2:
         block.slope = Estimate.of(value, math.nan, math.nan,

@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import stats
 from ..adaptors import AdaptorChain
 from ..errors import TradeoffError
 from ..rundir import RunDir
@@ -246,14 +248,6 @@ def _frontier_axes(plt: Any, summary: Summary, colours: dict[str, Any]) -> tuple
     return fig, ax
 
 
-def _fit_at_fixed_pi(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float, float]:
-    """Intercept and the coefficients of x and z in the least-squares fit y ~ 1 + x + z (the
-    fit whose x coefficient is analyze's slope at fixed mean log pi)."""
-    design = np.column_stack([np.ones_like(x), x, z])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(coef[0]), float(coef[1]), float(coef[2])
-
-
 def _typical_figure(plt: Any, run: RunDir, summary: Summary) -> str | None:
     """``figures/typical.png``; None when drawn, else the reason it is not."""
     import pyarrow.parquet as pq
@@ -299,9 +293,9 @@ def _typical_figure(plt: Any, run: RunDir, summary: Summary) -> str | None:
     points = ax.scatter(x[shown], y[shown], c=z[shown], label=f"typical for pi ({t.n_typical})",
                         **style)  # fmt: skip
     tx, ty, tz = x[typical], y[typical], z[typical]
-    fitted = t.slope.known and len(tx) >= 4 and np.ptp(tx) > 0
-    if fitted:
-        intercept, slope, along_z = _fit_at_fixed_pi(tx, ty, tz)
+    # The fit whose x coefficient is analyze's slope at fixed mean log pi.
+    intercept, slope, along_z = stats.plane_fit(tx, ty, tz) if len(tx) >= 4 else (math.nan,) * 3
+    if t.slope.known and math.isfinite(slope):
         adjusted = ty - along_z * tz
         some = every(np.ones(len(tx), dtype=bool))
         right.scatter(tx[some], adjusted[some], c=tz[some], **style)
