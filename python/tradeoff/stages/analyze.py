@@ -345,20 +345,21 @@ def _diagnostics(
     }
 
 
+def _paper_log_weights(data: Loaded, rows: np.ndarray) -> np.ndarray:
+    """The log-weights of strings ``rows`` in the paper's chain: ``logp_aligned - logp_adapted``
+    (target pi restricted to q's support, proposal q); 0 under the authors' semantics, whose
+    chain accepts every proposal (uniform draws with replacement)."""
+    if data.semantics.imh_accepts_every_proposal:
+        return np.zeros(int(np.count_nonzero(rows)))
+    return data.columns["logp_aligned"][rows] - data.columns["logp_adapted"][rows]
+
+
 def _imh(
-    values: np.ndarray,
-    log_aligned: np.ndarray,
-    log_adapted: np.ndarray,
-    settings: AnalysisSettings,
-    seed: int,
-    accept_every_proposal: bool = False,
+    values: np.ndarray, log_weights: np.ndarray, settings: AnalysisSettings, seed: int
 ) -> tuple[IMHSummary, np.ndarray]:
-    """The paper's IMH chain over one configuration's strings (target pi restricted to q's
-    support), its corrected means and corpora."""
-    if accept_every_proposal:
-        # The authors' chain: every proposal accepted, i.e. uniform draws with replacement.
-        log_aligned = log_adapted = np.zeros(len(values))
-    chain, means, importance = _chain(values, log_aligned, log_adapted, settings, seed)
+    """The paper's IMH chain over one configuration's strings (:func:`_paper_log_weights`), its
+    corrected means and corpora."""
+    chain, means, importance = _chain(values, log_weights, np.zeros(len(values)), settings, seed)
     # reward, log p, and log pi (which says whether a corpus is typical for pi)
     corpora = stats.resample_means(
         values[:, :3],
@@ -436,20 +437,12 @@ def analyze_config(
     corpora = None
     if n >= 2:
         values = np.column_stack([data.columns[c][rows] for c in MEAN_KEYS.values()])
-        entry.imh, corpora = _imh(
-            values,
-            data.columns["logp_aligned"][rows],
-            data.columns["logp_adapted"][rows],
-            settings,
-            settings.seed + index,
-            accept_every_proposal=data.semantics.imh_accepts_every_proposal,
-        )
+        log_weights = _paper_log_weights(data, rows)
+        entry.imh, corpora = _imh(values, log_weights, settings, settings.seed + index)
         entry.corpus_level = _corpus_correlations(
             corpora,
             values[:, :2],
-            np.zeros(n)
-            if data.semantics.imh_accepts_every_proposal
-            else data.columns["logp_aligned"][rows] - data.columns["logp_adapted"][rows],
+            log_weights,
             # Accepting every proposal, the chain's states are independent draws.
             settings.n_steps if entry.imh.ess is None or data.semantics.imh_accepts_every_proposal
             else entry.imh.ess,
@@ -770,10 +763,8 @@ def analyze_per_prompt(
         )
     columns = data.columns
     reward, logp = columns["reward"][keep], columns["logp_prior"][keep]
-    if data.semantics.imh_accepts_every_proposal:  # the authors' chain: plain means
-        log_weights = np.zeros(len(reward))
-    else:
-        log_weights = columns["logp_aligned"][keep] - columns["logp_adapted"][keep]
+    # The chain's long-run weights (plain means under the authors' semantics).
+    log_weights = _paper_log_weights(data, keep)
     means = _weighted_means(np.column_stack([logp, reward]), log_weights, cell, n_cells)
     means = means.reshape(len(prompts), len(configs), 2)
     tilt = columns["logp_aligned"][keep] - logp  # = r / beta - log Z_prompt, string by string
