@@ -187,6 +187,8 @@ def _add_run_dir(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .demo import DEMO_WORLDS
+
     parser = _Parser(
         prog="tradeoff-eval",
         description=DESCRIPTION,
@@ -370,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=_seed, default=0)
     demo.add_argument(
         "--world",
-        choices=["reversal", "independent"],
+        choices=DEMO_WORLDS,
         default="reversal",
         help="the world: reversal (the default; the paper's string- vs corpus-level reversal) "
         "or independent (a reward independent of the prior; no reversal)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..rundir.summary import Summary
+from ..worlds.automaton import PRESETS
 
 __all__ = [
     "DEMO_FAMILIES",
@@ -41,7 +42,7 @@ DEMO_TEMPERATURES = [0.5, 0.75, 1.0, 1.25, 1.5]
 # The worlds the demo runs on (tradeoff.worlds.automaton.PRESETS): "reversal" (the default) shows
 # the paper's reversal, a positive string-level and a negative corpus-level correlation;
 # "independent" (the first demo world) has a reward drawn independently of the prior.
-DEMO_WORLDS = ("reversal", "independent")
+DEMO_WORLDS = tuple(PRESETS)
 
 
 def demo_configs() -> list[str]:
