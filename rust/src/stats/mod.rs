@@ -4,6 +4,7 @@
 //! [`crate::Error`] naming the argument; none panics on bad input.
 
 pub mod best_of_n;
+pub mod binomial;
 pub mod bootstrap;
 pub mod correlation;
 pub mod draws;

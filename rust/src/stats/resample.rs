@@ -8,11 +8,11 @@
 //! in O(K) per corpus instead of O(M); otherwise the M draws are made one by one. Both give the
 //! exact distribution; corpus j always uses its own stream, so results do not depend on threads.
 
-use rand_distr::{Binomial, Distribution};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel;
+use crate::stats::binomial::binomial;
 use crate::stats::moments::{check_finite, check_same_len};
 use crate::stats::stream::{Purpose, Stream};
 
@@ -256,11 +256,7 @@ fn corpus_by_binomials(
         let k = if i == last || p >= 1.0 {
             draws_left
         } else {
-            match Binomial::new(draws_left, p) {
-                Ok(binomial) => binomial.sample(stream),
-                // p is in (0, 1) here; this arm is unreachable.
-                Err(_) => 0,
-            }
+            binomial(draws_left, p, stream)
         };
         if k > 0 {
             let row = &values.data[item as usize * m..(item as usize + 1) * m];

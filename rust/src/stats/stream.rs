@@ -2,8 +2,6 @@
 //! draws, each stream keyed by Philox4x32-10 from (seed, purpose, id). A resample, a corpus or a
 //! chain owns its stream, so results do not depend on the thread count or the order of work.
 
-use std::convert::Infallible;
-
 use crate::rng::philox4x32_10;
 
 /// What a stream is for, so that two uses of one seed never share draws.
@@ -95,27 +93,6 @@ impl Stream {
         for slot in pairs.into_remainder() {
             *slot = self.below(n) as u32;
         }
-    }
-}
-
-// So that rand_distr's exact samplers (binomial) can draw from a stream.
-impl rand_core::TryRng for Stream {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.next_u64() >> 32) as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        Ok(())
     }
 }
 
