@@ -20,6 +20,7 @@ __all__ = [
     "kendall",
     "linregress",
     "bootstrap_ci",
+    "grouped_rank_replicates",
     "imh",
     "cramers_v",
     "effective_sample_size",
@@ -82,6 +83,9 @@ def bootstrap_ci(
     seed: int,
     method: str,
 ) -> tuple[float, float, float, float, _F64]: ...
+def grouped_rank_replicates(
+    x: _F64, y: _F64, groups: _U32, group_counts: _U32, n_groups: int
+) -> tuple[_F64, _F64]: ...
 def imh(
     log_target: _F64, log_proposal: _F64, n_steps: int, seed: int
 ) -> tuple[_U32, float, float, float]: ...

@@ -332,15 +332,26 @@ def cluster_bootstrap_correlations(
                 for m in members
             ]
         sub = np.concatenate(members)
+        # Each resample's Spearman and Kendall on its groups' subsampled points, from how many
+        # times it drew each group (the points sorted once, in the core).
+        replicates = dict(
+            zip(
+                ("spearman", "kendall"),
+                _core.grouped_rank_replicates(
+                    xs[sub],
+                    ys[sub],
+                    codes[sub].astype(np.uint32),
+                    counts.astype(np.uint32).ravel(),
+                    k,
+                ),
+                strict=True,
+            )
+        )
         for name in ("spearman", "kendall"):
             fn = _CORRELATIONS[name]
             full = fn(xs, ys).statistic
             shift = full - (fn(xs[sub], ys[sub]).statistic if per_group is not None else full)
-            replicates = np.empty(n_resamples)
-            for i, row in enumerate(picks):
-                pick = np.concatenate([members[g] for g in row])
-                replicates[i] = fn(xs[pick], ys[pick]).statistic
-            results[name] = _percentile_result(full, replicates + shift, alpha)
+            results[name] = _percentile_result(full, replicates[name] + shift, alpha)
     return results
 
 

@@ -10,6 +10,7 @@ use crate::stats::bootstrap::{self, Method, Options, Statistic};
 use crate::stats::correlation::{self, Correlation, Regression};
 use crate::stats::moments::check_same_len;
 use crate::stats::resample::{Pool, Table};
+use crate::stats::resampled_ranks;
 use crate::stats::simpson as simpson_core;
 use crate::stats::{best_of_n as best_of_n_core, imh as imh_core, resample, segments};
 use crate::stats::{tradeoff_line as line_core, typicality as typicality_core};
@@ -110,6 +111,27 @@ fn bootstrap_ci<'py>(
         .detach(|| bootstrap::bootstrap_ci(x, y, options))
         .map_err(to_py)?;
     Ok(interval(py, result))
+}
+
+type ArrayPair<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// `(spearman, kendall)`: each resample's statistics in a bootstrap over groups.
+#[pyfunction]
+fn grouped_rank_replicates<'py>(
+    py: Python<'py>,
+    x: Vector<'py>,
+    y: Vector<'py>,
+    groups: PyReadonlyArray1<'py, u32>,
+    group_counts: PyReadonlyArray1<'py, u32>,
+    n_groups: usize,
+) -> PyResult<ArrayPair<'py>> {
+    let (x, y) = (contiguous("x", &x)?, contiguous("y", &y)?);
+    let groups = contiguous("groups", &groups)?;
+    let counts = contiguous("group_counts", &group_counts)?;
+    let (rho, tau) = py
+        .detach(|| resampled_ranks::grouped_rank_replicates(x, y, groups, counts, n_groups))
+        .map_err(to_py)?;
+    Ok((rho.into_pyarray(py), tau.into_pyarray(py)))
 }
 
 /// `(indices, acceptance_rate, ess, cramers_v)`.
@@ -373,6 +395,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kendall, m)?)?;
     m.add_function(wrap_pyfunction!(linregress, m)?)?;
     m.add_function(wrap_pyfunction!(bootstrap_ci, m)?)?;
+    m.add_function(wrap_pyfunction!(grouped_rank_replicates, m)?)?;
     m.add_function(wrap_pyfunction!(imh, m)?)?;
     m.add_function(wrap_pyfunction!(cramers_v, m)?)?;
     m.add_function(wrap_pyfunction!(effective_sample_size, m)?)?;
