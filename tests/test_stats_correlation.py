@@ -161,3 +161,26 @@ def test_plane_fit_recovers_an_exact_plane_and_refuses_a_degenerate_one():
     assert all(np.isnan(stats.plane_fit(x, y, 2 * x + 1)))
     with pytest.raises(ValueError, match="one length"):
         stats.plane_fit(x, y, z[:3])
+
+
+def test_grouped_plane_slopes_equal_plane_fit_on_the_drawn_groups():
+    from tradeoff import stats
+
+    rng = np.random.default_rng(9)
+    k = 5
+    groups = rng.integers(0, k, size=200)
+    x = rng.normal(size=200) + 3 * groups - 50.0
+    z = 0.5 * x + rng.normal(size=200) + 1e3
+    y = -x + 2 * z + rng.normal(size=200)
+    counts = rng.multinomial(k, np.full(k, 1 / k), size=40)
+    counts[0] = [0, 0, 5, 0, 0]  # one group only, still a full-rank design
+    slopes = stats.grouped_plane_slopes(x, y, z, groups, counts)
+    for row, slope in zip(counts, slopes, strict=True):
+        members = [np.flatnonzero(groups == g) for g in range(k)]
+        pick = np.concatenate([members[g] for g in range(k) for _ in range(row[g])])
+        assert slope == pytest.approx(stats.plane_fit(x[pick], y[pick], z[pick])[1], rel=1e-9)
+    # z a linear function of x within every group: degenerate, as plane_fit says.
+    degenerate = stats.grouped_plane_slopes(x, y, 2 * x + 1, groups, counts)
+    assert np.isnan(degenerate).all()
+    with pytest.raises(ValueError, match=r"integers in \[0, 5\)"):
+        stats.grouped_plane_slopes(x, y, z, groups + 1, counts)

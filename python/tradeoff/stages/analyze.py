@@ -653,11 +653,16 @@ def analyze_typical(
     # Each configuration is one unit: its corpora are resamples of the same strings.
     units = [p for p in parts if len(p)]
     rng = np.random.default_rng([settings.seed, 0x7E1C])
-    replicates = []
-    for _ in range(settings.n_resamples if len(units) >= 2 else 0):
-        pick = np.concatenate([units[i] for i in rng.integers(0, len(units), len(units))])
-        replicates.append(stats.plane_fit(pick[:, 1], pick[:, 0], pick[:, 2] + entropy)[1])
-    finite = np.asarray([v for v in replicates if math.isfinite(v)])
+    n_resamples = settings.n_resamples if len(units) >= 2 else 0
+    picks = rng.integers(0, len(units), size=(n_resamples, len(units)))
+    counts = np.zeros((n_resamples, len(units)))
+    np.add.at(counts, (np.repeat(np.arange(n_resamples), len(units)), picks.ravel()), 1.0)
+    points = np.concatenate(units)
+    labels = np.repeat(np.arange(len(units)), [len(u) for u in units])
+    replicates = stats.grouped_plane_slopes(
+        points[:, 1], points[:, 0], points[:, 2] + entropy, labels, counts
+    )
+    finite = replicates[np.isfinite(replicates)]
     if len(finite) < 2:
         block.slope = Estimate.of(value, math.nan, math.nan,
                                   f"typical corpora from {len(units)} configuration(s): an "
