@@ -186,3 +186,34 @@ def test_the_analysis_says_why_there_is_no_block():
                        ({"m": [2]}, "takes the keys base and n")]:  # fmt: skip
         with pytest.raises(ConfigError, match=match):
             AnalysisSettings.from_values({"best_of_n": bad})
+
+
+def test_one_prompt_gets_intervals_from_its_strings_that_cover_the_exact_value():
+    # One prompt (as in the demo's worlds): no interval over prompts exists, so the block
+    # resamples the prompt's strings. Over 40 independent prompts of k = 300 discrete rewards,
+    # the 95% intervals of E[max of n] should cover the exact value about 95% of the time.
+    from tradeoff.stages.analyze import BEST_OF_N_OVER_STRINGS, analyze_best_of_n
+    from tradeoff.stages.settings import AnalysisSettings
+
+    values, probs = np.arange(4.0), np.array([0.4, 0.3, 0.2, 0.1])
+    cdf = np.cumsum(probs)
+    settings = AnalysisSettings.from_values(
+        {"best_of_n": {"base": "ancestral", "n": [2, 4, 8]}, "n_resamples": 400}
+    )
+    hits = total = 0
+    for seed in range(40):
+        rng = np.random.default_rng(100 + seed)
+        data = _loaded(rng, prompts=1, k=300)
+        data.finished[:] = True
+        data.columns["reward"] = rng.choice(values, size=len(data.config), p=probs)
+        block, reason = analyze_best_of_n(data, settings)
+        assert reason is None and block.n_prompts == 1
+        assert block.interval == BEST_OF_N_OVER_STRINGS
+        for point in block.points[1:]:
+            n = point.n
+            exact = float(np.sum(values * (cdf**n - np.concatenate([[0.0], cdf[:-1]]) ** n)))
+            hits += point.mean_reward.low <= exact <= point.mean_reward.high
+            total += 1
+    assert total == 120
+    # 95% of 120 is 114 (binomial sd 2.4); intervals one standard error wide would cover ~82.
+    assert hits >= 104, hits

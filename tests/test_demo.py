@@ -193,4 +193,5 @@ def test_the_demo_config_reruns_the_demo_through_the_config_path(demo, tmp_path)
     assert [c["config"] for c in again["configs"]] == [c["config"] for c in summary["configs"]]
     for a, b in zip(again["configs"], summary["configs"], strict=True):
         assert a["mean_reward"] == b["mean_reward"] and a["exact"] == b["exact"]
+    assert again["best_of_n"] == summary["best_of_n"] and summary["best_of_n"]["points"]
     assert (tmp_path / "out" / "run" / "report.html").exists()

@@ -187,6 +187,7 @@ def test_panels_say_why_when_their_blocks_are_null(demo, tmp_path):
     del data["typical"]
     for c in data["configs"]:
         del c["imh_global"]
+    data["best_of_n"] = None
     data["reasons"]["best_of_n"] = "the base configuration 'greedy' is not in the run"
     (run / "summary.json").write_text(json.dumps(data))
     table = pq.read_table(run / "corpora.parquet").drop_columns(["mean_logp_aligned"])

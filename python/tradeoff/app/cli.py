@@ -665,6 +665,16 @@ def _print_configs(data: dict[str, Any]) -> None:
             return "n/a"
         return f"{c.statistic:.3f}" if c.statistic is not None else f"n/a ({c.reason})"
 
+    best = data.get("best_of_n")
+    if best and best.get("points"):
+        # Best-of-n from the base configuration, in the same columns (cost: strings per output).
+        names = [f"best-of-{p['n']} of {best['base']}, cost {p['cost']}" for p in best["points"]]
+        width = max([len(c.config) for c in summary.configs] + [len(n) for n in names])
+        for name, point in zip(names, best["points"], strict=True):
+            print(
+                f"{name:<{width}}  {_fmt(point['mean_reward']):>30} {'':>8}  "
+                f"{_fmt(point['mean_logp_prior']):>30}"
+            )
     print(
         f"string level Spearman(log p, reward) = {rho(string)}; corpus level "
         f"(IMH-resampled corpora) = {rho(corpus)}"

@@ -43,6 +43,7 @@ DEMO_TEMPERATURES = [0.5, 0.75, 1.0, 1.25, 1.5]
 # the paper's reversal, a positive string-level and a negative corpus-level correlation;
 # "independent" (the first demo world) has a reward drawn independently of the prior.
 DEMO_WORLDS = tuple(PRESETS)
+DEMO_BEST_OF_N = [2, 4, 8]
 
 
 def demo_configs() -> list[str]:
@@ -76,8 +77,12 @@ def demo_config(
         },
         "score": {"batch_size": 256},
         "analysis": {
-            key: AnalysisSettings.default(key)
-            for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples")
+            **{
+                key: AnalysisSettings.default(key)
+                for key in ("n_steps", "n_corpora", "corpus_size", "n_resamples")
+            },
+            # Best-of-n from the ancestral strings, on the same axes as the adaptors.
+            "best_of_n": {"base": "ancestral", "n": DEMO_BEST_OF_N},
         },
     }
 

@@ -266,7 +266,8 @@ class Typical:
 class BestOfNPoint:
     """Best-of-n for one n, estimated without bias from k >= n samples per prompt of the base
     configuration (the U-statistic over n-subsets), averaged over prompts; the intervals
-    resample prompts."""
+    resample prompts, or the strings of the one prompt when there is one (``BestOfN.interval``
+    says which)."""
 
     n: int
     # Strings generated per output string.

@@ -64,6 +64,9 @@ LARGE_SAMPLE = 20_000
 # spread they measure dwarfs what the subsample adds, and it keeps analyze fast.
 POOLED_CORPORA_PER_CONFIG = 200
 STRINGS_BOOTSTRAP = "percentile bootstrap over strings"
+BEST_OF_N_OVER_STRINGS = (
+    "percentile bootstrap over the one prompt's strings (an interval over prompts needs 2)"
+)
 CONFIGS_BOOTSTRAP = (
     "percentile bootstrap over configurations (each one unit; Spearman and Kendall on a fixed "
     f"subsample of {POOLED_CORPORA_PER_CONFIG} corpora per configuration)"
@@ -713,21 +716,61 @@ def analyze_best_of_n(
         n_prompts_dropped=int((~usable).sum()),
         min_samples_per_prompt=int(counts[usable].min()),
     )
+    one_prompt = block.n_prompts == 1
+    if one_prompt:
+        block.interval = BEST_OF_N_OVER_STRINGS
+        resampled_reward, resampled_offsets, resampled_values = _resampled_prompt(
+            reward, values, settings
+        )
     for i, n in enumerate(sizes):
         result = stats.best_of_n(reward, offsets, n, values)
         seed = settings.seed + 7919 * (i + 1)
+        if one_prompt:
+            replicates = stats.best_of_n(resampled_reward, resampled_offsets, n, resampled_values)
+            means = _over_strings(result, replicates, settings.level)
+        else:
+            means = {
+                key: _interval(result.per_prompt[key], settings, seed + j)
+                for j, key in enumerate(("reward", "logp_prior", "n_tokens"))
+            }
         block.points.append(
             BestOfNPoint(
                 n=n,
                 cost=n,
-                mean_reward=_interval(result.per_prompt["reward"], settings, seed),
-                mean_logp_prior=_interval(result.per_prompt["logp_prior"], settings, seed + 1),
-                mean_length=_interval(result.per_prompt["n_tokens"], settings, seed + 2),
+                mean_reward=means["reward"],
+                mean_logp_prior=means["logp_prior"],
+                mean_length=means["n_tokens"],
                 kl_bound=_finite(result.kl_bound),
                 kl_estimate=_finite(result.kl_estimate),
             )
         )
     return block, None
+
+
+def _resampled_prompt(
+    reward: np.ndarray, values: dict[str, np.ndarray], settings: AnalysisSettings
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """``settings.n_resamples`` bootstrap resamples of one prompt's k strings, each laid out as
+    a prompt of its own: (rewards, offsets, values) for :func:`tradeoff.stats.best_of_n`, whose
+    per-prompt estimates are then the replicates. Each n uses the same resamples."""
+    k = len(reward)
+    rng = np.random.default_rng([settings.seed, 0xB0F5])
+    picks = rng.integers(0, k, size=(settings.n_resamples, k)).ravel()
+    offsets = np.arange(0, (settings.n_resamples + 1) * k, k, dtype=np.uint64)
+    return reward[picks], offsets, {name: v[picks] for name, v in values.items()}
+
+
+def _over_strings(
+    result: stats.BestOfNResult, replicates: stats.BestOfNResult, level: float
+) -> dict[str, Estimate]:
+    """One prompt's best-of-n means with percentile intervals from the resamples of its
+    strings."""
+    alpha = 100 * (1 - level) / 2
+    means = {}
+    for key, value in result.mean.items():
+        low, high = np.percentile(replicates.per_prompt[key], [alpha, 100 - alpha])
+        means[key] = Estimate.of(value, low, high)
+    return means
 
 
 def _weighted_means(

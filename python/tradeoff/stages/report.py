@@ -24,8 +24,8 @@ figure. The page opens with links to every section.
   the globally normalised adaptor (pi^(1/tau) on the support: "global"), with 95% intervals,
   joined by a segment, exact values marked; a table beside it gives both targets' mean reward
   and mean log p with intervals, acceptance and ESS, or "not computed" with the reason.
-- The best-of-n table: per n, the mean reward, log p and length with intervals over prompts, the
-  cost in strings per output, and the KL to the base.
+- The best-of-n table: per n, the mean reward, log p and length with intervals over prompts (or
+  one prompt's strings), the cost in strings per output, and the KL to the base.
 - The per-prompt lines (``summary.per_prompt``): the distribution of the per-prompt trade-off
   slopes and implied betas, and a table of the first 50 prompts.
 """
@@ -471,7 +471,8 @@ def _local_global_table(summary: Summary) -> str:
 
 
 def _best_of_n_table(summary: Summary) -> str:
-    """Best-of-n beside the adaptors: its means with intervals over prompts, cost and KL; the
+    """Best-of-n beside the adaptors: its means with intervals (over prompts, or one prompt's
+    strings), cost and KL; the
     reason when the block is null for anything but not being asked for."""
     block = summary.best_of_n
     if block is None:
@@ -488,7 +489,7 @@ def _best_of_n_table(summary: Summary) -> str:
         f'<h2 id="best-of-n">Best-of-n from {html.escape(block.base)}</h2><p>{block.n_prompts} '
         f"prompts with at least {block.min_samples_per_prompt} kept strings "
         f"({block.n_prompts_dropped} left out); unbiased estimates from all subsets, intervals "
-        f"over prompts ({html.escape(block.interval)}). Cost: strings generated per output; "
+        f"by {html.escape(block.interval)}. Cost: strings generated per output; "
         "the points are the squares on the frontier figure.</p><table><tr><th>policy</th>"
         "<th>cost (strings per output)</th><th>mean reward [95%]</th>"
         "<th>mean log p [95%]</th><th>mean length [95%]</th><th>KL bound</th><th>KL estimate</th>"
