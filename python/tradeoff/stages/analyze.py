@@ -726,7 +726,12 @@ def analyze_best_of_n(
         result = stats.best_of_n(reward, offsets, n, values)
         seed = settings.seed + 7919 * (i + 1)
         if one_prompt:
-            replicates = stats.best_of_n(resampled_reward, resampled_offsets, n, resampled_values)
+            # Only the resamples' per-prompt means are needed, not their KL: from the weights.
+            weights = stats.best_of_n_weights(resampled_reward, resampled_offsets, n)
+            replicates = {
+                key: stats.segment_sum(weights * column, resampled_offsets)
+                for key, column in (("reward", resampled_reward), *resampled_values.items())
+            }
             means = _over_strings(result, replicates, settings.level)
         else:
             means = {
@@ -761,14 +766,14 @@ def _resampled_prompt(
 
 
 def _over_strings(
-    result: stats.BestOfNResult, replicates: stats.BestOfNResult, level: float
+    result: stats.BestOfNResult, replicates: dict[str, np.ndarray], level: float
 ) -> dict[str, Estimate]:
     """One prompt's best-of-n means with percentile intervals from the resamples of its
-    strings."""
+    strings (``replicates[key]``: each resample's estimate)."""
     alpha = 100 * (1 - level) / 2
     means = {}
     for key, value in result.mean.items():
-        low, high = np.percentile(replicates.per_prompt[key], [alpha, 100 - alpha])
+        low, high = np.percentile(replicates[key], [alpha, 100 - alpha])
         means[key] = Estimate.of(value, low, high)
     return means
 
