@@ -97,8 +97,10 @@ def _finish(plt: Any, fig: Any, ax: Any, path: Path, empty: str | None, **legend
     elif empty is not None:
         ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
+    # tight_layout leaves out a legend placed outside the axes; the saved box takes it in.
+    outside = "bbox_to_anchor" in legend
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight" if outside else None)
     plt.close(fig)
 
 
@@ -177,14 +179,16 @@ def _error(e: Estimate) -> list[list[float]] | None:
 
 def _frontier_figure(plt: Any, run: RunDir, summary: Summary, colours: dict[str, Any]) -> None:
     fig, ax = _frontier_axes(plt, summary, colours)
-    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings")
+    # The legend beside the axes: inside, it would hide points (best-of-n's high on the left).
+    _finish(plt, fig, ax, run.figures_dir / "frontier.png", "no configuration has kept strings",
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # fmt: skip
 
 
 def _frontier_axes(plt: Any, summary: Summary, colours: dict[str, Any]) -> tuple[Any, Any]:
     """The frontier figure, drawn but not saved (the tests read what it shows)."""
     usable = [c for c in summary.configs if c.mean_reward.known and c.mean_logp_prior.known]
     on_frontier = set(frontier(usable)[0]) if usable else set()
-    fig, ax = plt.subplots(figsize=(8, 6))
+    fig, ax = plt.subplots(figsize=(10, 6))
     line = sorted(
         (c.mean_logp_prior.value, c.mean_reward.value) for c in usable if c.config in on_frontier
     )
