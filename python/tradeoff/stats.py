@@ -213,8 +213,7 @@ def grouped_plane_slopes(x: Any, y: Any, z: Any, groups: Any, group_counts: Any)
     # Centred on the full data first, against the cancellation of large means.
     dx, dy, dz = xs - xs.mean(), ys - ys.mean(), zs - zs.mean()
     columns = (np.ones_like(dx), dx, dy, dz, dx * dx, dx * dz, dz * dz, dx * dy, dz * dy)
-    sums = np.stack([np.bincount(labels, w, minlength=k) for w in columns], axis=1)
-    n, sx, sy, sz, sxx, sxz, szz, sxy, szy = (counts @ sums).T
+    n, sx, sy, sz, sxx, sxz, szz, sxy, szy = _resampled_sums(labels, counts, columns)
     with np.errstate(divide="ignore", invalid="ignore"):
         cxx, czz = sxx - sx * sx / n, szz - sz * sz / n
         cxz, cxy, czy = sxz - sx * sz / n, sxy - sx * sy / n, szy - sz * sy / n
@@ -223,6 +222,15 @@ def grouped_plane_slopes(x: Any, y: Any, z: Any, groups: Any, group_counts: Any)
     # A rank-deficient design leaves det at rounding level against cxx * czz.
     slopes[~(det > 1e-12 * cxx * czz) | (n < 3)] = np.nan
     return slopes
+
+
+def _resampled_sums(labels: np.ndarray, counts: np.ndarray, columns: Any) -> np.ndarray:
+    """Each column's sum over each resample of a bootstrap over groups, [n_columns,
+    n_resamples]: the groups' sums (point i in group ``labels[i]``) weighted by how many times
+    the resample drew the group (``counts[b, g]``)."""
+    k = counts.shape[1]
+    sums = np.stack([np.bincount(labels, w, minlength=k) for w in columns], axis=1)
+    return (counts @ sums).T
 
 
 def linregress(x: Any, y: Any) -> LinregressResult:
@@ -349,11 +357,8 @@ def cluster_bootstrap_correlations(
 
     # Pearson from the groups' sums (centred first, against cancellation).
     dx, dy = xs - xs.mean(), ys - ys.mean()
-    sums = np.stack(
-        [np.bincount(codes, w, minlength=k) for w in (np.ones_like(dx), dx, dy, dx * dx,
-                                                      dy * dy, dx * dy)], axis=1
-    )  # fmt: skip
-    n, sx, sy, sxx, syy, sxy = (counts @ sums).T
+    columns = (np.ones_like(dx), dx, dy, dx * dx, dy * dy, dx * dy)
+    n, sx, sy, sxx, syy, sxy = _resampled_sums(codes, counts, columns)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (sxy - sx * sy / n) / np.sqrt((sxx - sx * sx / n) * (syy - sy * sy / n))
     with warnings.catch_warnings():

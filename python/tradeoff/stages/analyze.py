@@ -756,8 +756,9 @@ def _resampled_prompt(
     reward: np.ndarray, values: dict[str, np.ndarray], settings: AnalysisSettings
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """``settings.n_resamples`` bootstrap resamples of one prompt's k strings, each laid out as
-    a prompt of its own: (rewards, offsets, values) for :func:`tradeoff.stats.best_of_n`, whose
-    per-prompt estimates are then the replicates. Each n uses the same resamples."""
+    a prompt of its own: (rewards, offsets, values), so that one call of
+    :func:`tradeoff.stats.best_of_n_weights` per n gives every resample's estimates. Each n
+    uses the same resamples."""
     k = len(reward)
     rng = np.random.default_rng([settings.seed, 0xB0F5])
     picks = rng.integers(0, k, size=(settings.n_resamples, k)).ravel()

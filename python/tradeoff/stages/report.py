@@ -476,8 +476,8 @@ def _local_global_table(summary: Summary) -> str:
 
 def _best_of_n_table(summary: Summary) -> str:
     """Best-of-n beside the adaptors: its means with intervals (over prompts, or one prompt's
-    strings), cost and KL; the
-    reason when the block is null for anything but not being asked for."""
+    strings), cost and KL; the reason when the block is null for anything but not being asked
+    for."""
     block = summary.best_of_n
     if block is None:
         reason = summary.reasons.get("best_of_n", "")
